@@ -1,0 +1,41 @@
+# Snakemake front end. The rules are derived from dvc.yaml (the one declaration of the
+# stages), with params.yaml's values as each rule's params so Snakemake's params trigger
+# reruns a rule when a section it lists changes.
+#   snakemake --cores 8 evaluate        # or any stage name / output path
+import json
+
+from snakemake.utils import validate
+
+from ws3dvg.config import load_schema
+from ws3dvg.pipeline import is_directory_out, load_stages
+
+configfile: "params.yaml"
+validate(config, load_schema())
+
+STAGES = load_stages("dvc.yaml", config)
+
+
+def _out(path):
+    return directory(path) if is_directory_out(path) else path
+
+
+for _name, _st in STAGES.items():
+    rule:
+        name: _name
+        input: _st["deps"]
+        output: [_out(p) for p in _st["outs"]]
+        # the command is bound here, not read from _st in shell (which would bind late)
+        params:
+            cmd=_st["cmd"],
+            values=json.dumps(_st["params"], sort_keys=True),
+        shell: "{params.cmd}"
+
+
+onstart:
+    print(f"ws3dvg: {len(STAGES)} stages from dvc.yaml")
+
+onsuccess:
+    print("ws3dvg: done")
+
+onerror:
+    print("ws3dvg: a stage failed; its last complete artifact was left in place (see the log above)")

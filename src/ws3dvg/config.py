@@ -1,0 +1,57 @@
+"""params.yaml: load, validate against the packaged schema, and resolve the device."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ParamsError
+
+SCHEMA_NAME = "params.schema.yaml"
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(resources.files("ws3dvg").joinpath(SCHEMA_NAME).read_text())
+
+
+def validate_params(params: dict, source: str = "params.yaml") -> dict:
+    """Raise ParamsError naming the first bad key (dotted path) and what is allowed."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise ParamsError(f"{source}: {key}: {err.message}")
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path}: not found (run from the repository root)")
+    with open(path) as f:
+        params = yaml.safe_load(f) or {}
+    return validate_params(params, str(path))
+
+
+def resolve_device(name: str = "auto") -> Any:
+    """`auto` picks CUDA when present; anything else is taken as given (checked to exist)."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ParamsError(f"params.yaml: base.device: {name!r} asked for but CUDA is not available")
+    return torch.device(name)
+
+
+def setup_logging(stage: str) -> logging.Logger:
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {stage} %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    return logging.getLogger(f"ws3dvg.{stage}")

@@ -1,0 +1,22 @@
+"""Stage preprocess: ScanNet scans -> aligned points, labels and boxes in one HDF5 file."""
+
+from pathlib import Path
+
+from ws3dvg.config import load_params, setup_logging
+from ws3dvg.labels import LabelMap
+from ws3dvg.preprocess import preprocess_scenes
+from ws3dvg.scannet_io import read_split
+
+
+def main() -> None:
+    log = setup_logging("preprocess")
+    params = load_params()
+    data, cfg = params["data"], params["preprocess"]
+    splits = {s: read_split(Path(data["splits"]) / f"scannetv2_{s}.txt") for s in ("train", "val")}
+    stats = preprocess_scenes(data["scans"], splits, LabelMap.read(data["label_map"]), data["preprocessed"],
+                              workers=cfg["workers"], missing_axis_alignment=cfg["missing_axis_alignment"])
+    log.info("wrote %s: %s", data["preprocessed"], stats)
+
+
+if __name__ == "__main__":
+    main()
