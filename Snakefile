@@ -4,13 +4,11 @@
 #   snakemake --cores 8 evaluate        # or any stage name / output path
 import json
 
-from snakemake.utils import validate
-
-from ws3dvg.config import load_schema
+from ws3dvg.config import validate_params
 from ws3dvg.pipeline import is_directory_out, load_stages
 
 configfile: "params.yaml"
-validate(config, load_schema())
+validate_params(config)  # same schema and messages as the stages
 
 STAGES = load_stages("dvc.yaml", config)
 
@@ -22,7 +20,7 @@ def _out(path):
 for _name, _st in STAGES.items():
     rule:
         name: _name
-        input: _st["deps"]
+        input: _st["inputs"]
         output: [_out(p) for p in _st["outs"]]
         # the command is bound here, not read from _st in shell (which would bind late)
         params:

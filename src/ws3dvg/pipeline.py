@@ -63,7 +63,25 @@ def load_stages(dvc_yaml: str | Path = "dvc.yaml", params: dict | None = None) -
             "outs": _paths(st.get("outs")) + _paths(st.get("metrics")) + _paths(st.get("plots")),
             "params": {k: lookup(params, k) for k in keys},
         }
+    _link_inside_outputs(stages)
     return stages
+
+
+def _link_inside_outputs(stages: dict[str, dict]) -> None:
+    """`inputs`: deps, but a path inside another stage's output folder becomes that folder.
+
+    DVC connects `data/synthetic/scans` to the stage that writes `data/synthetic`; Snakemake
+    matches whole paths only, so it needs the folder itself as the input.
+    """
+    dirs = [Path(o) for st in stages.values() for o in st["outs"] if is_directory_out(o)]
+    for st in stages.values():
+        inputs = []
+        for dep in st["deps"]:
+            parent = next((d for d in dirs if d in Path(dep).parents), None)
+            path = str(parent) if parent is not None else dep
+            if path not in inputs:
+                inputs.append(path)
+        st["inputs"] = inputs
 
 
 def is_directory_out(path: str) -> bool:
