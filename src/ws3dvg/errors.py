@@ -15,6 +15,9 @@ class DataError(ValueError):
         where = f"scene {scene}: " if scene else ""
         super().__init__(f"{where}{self.path}: {problem}")
 
+    def __reduce__(self):  # survive the trip back from a worker process
+        return (DataError, (self.path, self.problem, self.scene))
+
 
 class ParamsError(ValueError):
     """A bad value in params.yaml; the message names the key."""

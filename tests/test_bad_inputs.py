@@ -1,0 +1,101 @@
+"""Each malformed input gives an error naming scene, file and problem, and leaves no artifact."""
+
+import json
+import shutil
+
+import pytest
+
+from ws3dvg.errors import DataError
+from ws3dvg.labels import LabelMap
+from ws3dvg.preprocess import preprocess_scenes
+from ws3dvg.scannet_io import read_split
+
+SCENE = "scene0001_00"
+
+
+def _truncate_ply(d):
+    p = d / f"{SCENE}_vh_clean_2.ply"
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+def _segs_mismatch(d):
+    p = d / f"{SCENE}_vh_clean_2.0.010000.segs.json"
+    data = json.loads(p.read_text())
+    data["segIndices"] = data["segIndices"][:-3]
+    p.write_text(json.dumps(data))
+
+
+def _absent_segment(d):
+    p = d / f"{SCENE}.aggregation.json"
+    data = json.loads(p.read_text())
+    data["segGroups"][2]["segments"].append(999999999)
+    p.write_text(json.dumps(data))
+
+
+def _unknown_label(d):
+    p = d / f"{SCENE}.aggregation.json"
+    data = json.loads(p.read_text())
+    data["segGroups"][3]["label"] = "flux capacitor"
+    p.write_text(json.dumps(data))
+
+
+def _no_axis_alignment(d):
+    p = d / f"{SCENE}.txt"
+    p.write_text("\n".join(l for l in p.read_text().splitlines() if not l.startswith("axisAlignment")) + "\n")
+
+
+def _broken_json(d):
+    p = d / f"{SCENE}.aggregation.json"
+    p.write_text(p.read_text()[:100])
+
+
+@pytest.mark.parametrize("breaker, file_part, problem", [
+    (_truncate_ply, "_vh_clean_2.ply", "truncated"),
+    (_segs_mismatch, "segs.json", "segment indices but the mesh"),
+    (_absent_segment, "aggregation.json", "absent from"),
+    (_unknown_label, "aggregation.json", "'flux capacitor' is not in the label table"),
+    (_no_axis_alignment, f"{SCENE}.txt", "axisAlignment"),
+    (_broken_json, "aggregation.json", "malformed JSON"),
+])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bad_input_clear_error_and_no_artifact(tiny_synth, tmp_path, breaker, file_part, problem, workers):
+    root = tmp_path / "synthetic"
+    shutil.copytree(tiny_synth / "scans", root / "scans")
+    breaker(root / "scans" / SCENE)
+    splits = {s: read_split(tiny_synth / "meta" / f"scannetv2_{s}.txt") for s in ("train", "val")}
+    labels = LabelMap.read(tiny_synth / "meta" / "scannetv2-labels.combined.tsv")
+    out = tmp_path / "out" / "scannet.h5"
+    out.parent.mkdir()
+    out.write_bytes(b"last good artifact")
+    with pytest.raises(DataError) as err:
+        preprocess_scenes(root / "scans", splits, labels, out, workers=workers)
+    msg = str(err.value)
+    assert SCENE in msg and file_part in msg and problem in msg, msg
+    assert out.read_bytes() == b"last good artifact"
+    assert [p.name for p in out.parent.iterdir()] == ["scannet.h5"]  # no temporary left behind
+
+
+def test_missing_axis_alignment_identity_option(tiny_synth, tmp_path):
+    root = tmp_path / "scans"
+    shutil.copytree(tiny_synth / "scans" / SCENE, root / SCENE)
+    _no_axis_alignment(root / SCENE)
+    labels = LabelMap.read(tiny_synth / "meta" / "scannetv2-labels.combined.tsv")
+    stats = preprocess_scenes(root, {"train": [SCENE]}, labels, tmp_path / "o.h5", missing_axis_alignment="identity")
+    assert stats["scenes"] == 1
+
+
+def test_missing_scan_folder(tiny_synth, tmp_path):
+    labels = LabelMap.read(tiny_synth / "meta" / "scannetv2-labels.combined.tsv")
+    with pytest.raises(DataError, match="scene0999_00.*scan folder not found"):
+        preprocess_scenes(tiny_synth / "scans", {"train": ["scene0999_00"]}, labels, tmp_path / "o.h5")
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_bad_label_table(tmp_path):
+    p = tmp_path / "labels.tsv"
+    p.write_text("id\traw_category\tnyu40id\n1\twall\tone\n")
+    with pytest.raises(DataError, match="labels.tsv: line 2: nyu40id 'one' is not an integer"):
+        LabelMap.read(p)
+    p.write_text("id\tname\n1\twall\n")
+    with pytest.raises(DataError, match="lacks column"):
+        LabelMap.read(p)

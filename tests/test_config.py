@@ -1,0 +1,58 @@
+import pytest
+import torch
+import yaml
+
+from ws3dvg.atomic import atomic_dir, atomic_file
+from ws3dvg.config import load_params, resolve_device, validate_params
+from ws3dvg.errors import ParamsError
+
+from conftest import REPO
+
+
+def test_repo_params_are_valid():
+    load_params(REPO / "params.yaml")
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("synth", "n_scenes", 0, "synth.n_scenes: 0 is less than the minimum of 2"),
+    ("preprocess", "missing_axis_alignment", "guess", "preprocess.missing_axis_alignment: 'guess' is not one of"),
+    ("base", "device", "gpu", "base.device: 'gpu' does not match"),
+    ("synth", "colour_count", 3, "Additional properties are not allowed"),
+])
+def test_bad_params_name_the_key(section, key, value, message):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params[section][key] = value
+    with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        validate_params(params)
+
+
+def test_device_auto():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu").type == "cpu"
+
+
+def test_atomic_file_keeps_old_on_error(tmp_path):
+    p = tmp_path / "a.txt"
+    p.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(p) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert p.read_text() == "old" and sorted(x.name for x in tmp_path.iterdir()) == ["a.txt"]
+    with atomic_file(p) as tmp:
+        tmp.write_text("new")
+    assert p.read_text() == "new"
+
+
+def test_atomic_dir(tmp_path):
+    d = tmp_path / "out"
+    d.mkdir()
+    (d / "old").write_text("x")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(d) as tmp:
+            (tmp / "new").write_text("y")
+            raise RuntimeError
+    assert [p.name for p in d.iterdir()] == ["old"]
+    with atomic_dir(d) as tmp:
+        (tmp / "new").write_text("y")
+    assert [p.name for p in d.iterdir()] == ["new"] and len(list(tmp_path.iterdir())) == 1
