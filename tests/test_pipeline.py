@@ -41,3 +41,15 @@ def test_snakemake_agrees(tmp_path):
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run(["snakemake", "-n", "--cores", "2", "preprocess"], clone)
     assert "rule preprocess:" in out and "rule synthesize:" not in out
+
+
+def test_language_params_rerun_only_masking(tmp_path):
+    clone = make_clone(tmp_path, tiny_params())
+    run(["dvc", "repro", "mask_keywords"], clone)
+    assert (clone / "metrics" / "language.json").exists()
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["language"]["max_len"] = 12
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run(["dvc", "repro", "mask_keywords"], clone)
+    assert "Running stage 'mask_keywords'" in out
+    assert "Running stage 'synthesize'" not in out and "Running stage 'preprocess'" not in out

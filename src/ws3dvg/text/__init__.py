@@ -1,0 +1,1 @@
+"""Language side: tokenising, keyword tagging, vocabulary, word vectors."""

@@ -1,0 +1,43 @@
+"""Stage mask_keywords: annotations -> tokens, keyword masks, vocabulary, unique/multiple flags."""
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ws3dvg.annotations import build_table, read_referit3d, read_scanrefer, scene_classes_from_h5
+from ws3dvg.atomic import atomic_file, write_json
+from ws3dvg.config import load_params, setup_logging
+from ws3dvg.labels import LabelMap
+from ws3dvg.preprocess import read_splits
+from ws3dvg.text.masking import mask_table, write_masked
+from ws3dvg.text.tagger import make_tagger
+
+
+def main(out_dir: str = "data/language", metrics: str = "metrics/language.json") -> None:
+    log = setup_logging("mask_keywords")
+    start = time.perf_counter()
+    params = load_params()
+    data, cfg = params["data"], params["language"]
+    labels = LabelMap.read(data["label_map"])
+    if cfg["dataset"] == "scanrefer":
+        raw = pd.concat([read_scanrefer(Path(data["scanrefer"]) / f"ScanRefer_filtered_{s}.json", s)
+                         for s in ("train", "val")], ignore_index=True)
+    else:
+        raw = read_referit3d(data["referit3d"], read_splits(data["preprocessed"]), cfg["referit3d_filter"])
+    table, report = build_table(raw, scene_classes_from_h5(data["preprocessed"]), labels, strict=cfg["strict"])
+    tagger = make_tagger(cfg["tagger"], labels.table["raw_category"], cfg["spacy_model"])
+    arrays, vocab, stats = mask_table(table, tagger, cfg["min_count"], cfg["max_len"], cfg["sos_eos"])
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_masked(Path(out_dir) / "masked.h5", arrays,
+                 {"max_len": cfg["max_len"], "sos_eos": cfg["sos_eos"], "dataset": cfg["dataset"]})
+    with atomic_file(Path(out_dir) / "vocab.json") as tmp:
+        vocab.save(tmp)
+    stats.update(report=report.summary(), seconds=round(time.perf_counter() - start, 2))
+    write_json(metrics, stats)
+    log.info("%s", json.dumps(stats))
+
+
+if __name__ == "__main__":
+    main()
