@@ -1,0 +1,1 @@
+"""Detector data, losses, metrics and training; the proposal cache."""

@@ -1,0 +1,72 @@
+"""Load a released detector checkpoint onto our modules: unwrap, rename by a table, report.
+
+Released files nest the weights differently ({"model": ...}, {"model_state_dict": ...},
+{"state_dict": ...}) and DataParallel adds `module.`. Renames are (regex, replacement) pairs
+applied in order; what still does not match is reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import torch
+
+from ..errors import DataError
+
+log = logging.getLogger(__name__)
+
+# Known differences between the published GroupFree-3D / VoteNet code and this implementation.
+RENAMES: dict[str, list[tuple[str, str]]] = {
+    "groupfree": [
+        (r"^module\.", ""),
+        (r"^points_obj_cls\.conv1\.", "points_obj_cls.0.layer0.conv."),
+        (r"^points_obj_cls\.bn1\.", "points_obj_cls.0.layer0.bn.bn."),
+        (r"^points_obj_cls\.conv2\.", "points_obj_cls.1."),
+    ],
+    "votenet": [
+        (r"^module\.", ""),
+        (r"^vgen\.conv1\.", "vgen.0.layer0.conv."),
+        (r"^vgen\.bn1\.", "vgen.0.layer0.bn.bn."),
+        (r"^vgen\.conv2\.", "vgen.0.layer1.conv."),
+        (r"^vgen\.bn2\.", "vgen.0.layer1.bn.bn."),
+        (r"^vgen\.conv3\.", "vgen.1."),
+        (r"^pnet\.vote_aggregation\.", "vote_aggregation."),
+    ],
+}
+
+
+def unwrap(obj) -> dict:
+    for key in ("model", "model_state_dict", "state_dict"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            return obj[key]
+    return obj
+
+
+def rename(state: dict, table: list[tuple[str, str]]) -> dict:
+    out = {}
+    for k, v in state.items():
+        for pattern, repl in table:
+            k = re.sub(pattern, repl, k)
+        out[k] = v
+    return out
+
+
+def load_pretrained(model: torch.nn.Module, path: str | Path, kind: str) -> dict[str, list[str]]:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "pretrained detector checkpoint not found")
+    state = rename(unwrap(torch.load(path, map_location="cpu", weights_only=False)), RENAMES.get(kind, []))
+    own = model.state_dict()
+    shape_mismatch = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    usable = {k: v for k, v in state.items() if k in own and k not in shape_mismatch}
+    result = model.load_state_dict(usable, strict=False)
+    report = {"missing": list(result.missing_keys), "unexpected": [k for k in state if k not in own],
+              "shape_mismatch": shape_mismatch}
+    log.info("loaded %d tensors from %s; missing %d, unexpected %d, shape mismatch %d", len(usable), path,
+             len(report["missing"]), len(report["unexpected"]), len(shape_mismatch))
+    for name, keys in report.items():
+        if keys:
+            log.warning("%s keys (first 5): %s", name, keys[:5])
+    return report

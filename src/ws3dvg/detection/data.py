@@ -1,0 +1,112 @@
+"""Scenes for the detector: sampled points with input features, per-point object ids, GT boxes.
+
+Input features (`detector.input_features`): height above the floor (1), colour (3, rgb/255 - 0.5),
+normals (3), multiview (128, ENet features projected onto the points).
+"""
+
+from __future__ import annotations
+
+import math
+
+import h5py
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..geometry import box_corners
+from ..preprocess import read_scene
+
+FEATURE_DIMS = {"height": 1, "color": 3, "normal": 3, "multiview": 128}
+
+
+def feature_dim(names: list[str]) -> int:
+    return sum(FEATURE_DIMS[n] for n in names)
+
+
+class SceneSet(torch.utils.data.Dataset):
+    def __init__(self, h5_path, scenes: list[str], num_points: int, features: list[str],
+                 multiview_h5: str | None = None, augment: bool = False, seed: int = 0):
+        self.scenes, self.num_points, self.features = list(scenes), num_points, list(features)
+        self.augment, self.seed, self.epoch = augment, seed, 0
+        self.data = [read_scene(h5_path, s) for s in self.scenes]
+        self.multiview = None
+        if "multiview" in self.features:
+            if not multiview_h5:
+                raise DataError("params.yaml", "detector.input_features has 'multiview' but no multiview file is set")
+            with h5py.File(multiview_h5, "r") as h5:
+                missing = [s for s in self.scenes if s not in h5]
+                if missing:
+                    raise DataError(multiview_h5, f"no multiview features for {missing[:3]}")
+                self.multiview = [h5[s][()] for s in self.scenes]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def __getitem__(self, i: int) -> dict:
+        d = self.data[i]
+        rng = np.random.default_rng([self.seed, self.epoch if self.augment else 0, i])
+        n = len(d["points"])
+        choice = rng.choice(n, self.num_points, replace=n < self.num_points)
+        pts = d["points"][choice]
+        xyz, rgb, normal = pts[:, :3].copy(), pts[:, 3:6], pts[:, 6:9].copy()
+        keep = d["box_class18"] >= 0
+        boxes = d["boxes"][keep]
+        centers, sizes = boxes[:, :3].copy(), boxes[:, 3:6].copy()
+        classes = d["box_class18"][keep].astype(np.int64)
+        # per-point index of its GT box (-1: not on an object of the 18 classes)
+        lut = np.full(int(d["boxes"][:, 7].max(initial=0)) + 1, -1, np.int64)
+        lut[boxes[:, 7].astype(np.int64)] = np.arange(len(boxes))
+        point_gt = lut[d["instance"][choice]]
+        if self.augment:
+            xyz, normal, centers, sizes = _augment(rng, xyz, normal, centers, sizes)
+        feats = []
+        for name in self.features:
+            if name == "height":
+                feats.append((xyz[:, 2] - np.percentile(xyz[:, 2], 0.99))[:, None])
+            elif name == "color":
+                feats.append(rgb / 255.0 - 0.5)
+            elif name == "normal":
+                feats.append(normal)
+            elif name == "multiview":
+                feats.append(self.multiview[i][choice].astype(np.float32))
+        feats = np.concatenate(feats, 1) if feats else np.zeros((len(xyz), 0), np.float32)
+        return {"xyz": torch.from_numpy(xyz.astype(np.float32)), "features": torch.from_numpy(feats.T.astype(np.float32)),
+                "point_gt": torch.from_numpy(point_gt), "point_index": torch.from_numpy(choice.astype(np.int64)),
+                "gt_center": torch.from_numpy(centers.astype(np.float32)), "gt_size": torch.from_numpy(sizes.astype(np.float32)),
+                "gt_class": torch.from_numpy(classes), "scene": self.scenes[i]}
+
+
+def _augment(rng, xyz, normal, centers, sizes):
+    for axis in (0, 1):  # flips
+        if rng.random() < 0.5:
+            xyz[:, axis] *= -1
+            normal[:, axis] *= -1
+            centers[:, axis] *= -1
+    angle = rng.uniform(-math.pi / 36, math.pi / 36)  # +-5 degrees about z
+    c, s = math.cos(angle), math.sin(angle)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float32)
+    xyz, normal = xyz @ rot.T, normal @ rot.T
+    corners = box_corners(np.concatenate([centers, sizes], 1)) @ rot.T  # rotated boxes -> their AABB
+    lo, hi = corners.min(1), corners.max(1)
+    centers, sizes = (lo + hi) / 2, hi - lo
+    scale = rng.uniform(0.9, 1.1)
+    return xyz * scale, normal, centers * scale, sizes * scale
+
+
+def collate(items: list[dict]) -> dict:
+    out = {k: torch.stack([it[k] for it in items]) for k in ("xyz", "features", "point_gt", "point_index")}
+    m = max(1, max(len(it["gt_center"]) for it in items))
+    b = len(items)
+    out["gt_center"] = torch.zeros(b, m, 3)
+    out["gt_size"] = torch.ones(b, m, 3)
+    out["gt_class"] = torch.zeros(b, m, dtype=torch.long)
+    out["gt_mask"] = torch.zeros(b, m, dtype=torch.bool)
+    for i, it in enumerate(items):
+        k = len(it["gt_center"])
+        out["gt_center"][i, :k], out["gt_size"][i, :k] = it["gt_center"], it["gt_size"]
+        out["gt_class"][i, :k], out["gt_mask"][i, :k] = it["gt_class"], True
+    out["scene"] = [it["scene"] for it in items]
+    return out

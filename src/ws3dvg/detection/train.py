@@ -1,0 +1,136 @@
+"""Train the detector with box labels; evaluate mAP; run it frozen to fill the proposal cache."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..training import Checkpoint, autocast, make_loader, save_weights, seed_everything, to_device
+from ..tracking import Curves
+from .data import SceneSet, collate, feature_dim
+from .loss import detection_loss
+from .metrics import mean_ap, nms
+from ..models.detector import build_detector
+
+log = logging.getLogger(__name__)
+
+
+def scene_set(cfg: dict, h5: str, scenes: list[str], augment: bool, seed: int, multiview_h5: str | None) -> SceneSet:
+    return SceneSet(h5, scenes, cfg["num_points"], cfg["input_features"], multiview_h5, augment, seed)
+
+
+def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str, device: torch.device, seed: int,
+                   multiview_h5: str | None = None) -> dict:
+    seed_everything(seed)
+    train_set = scene_set(cfg, h5, splits["train"], True, seed, multiview_h5)
+    val_set = scene_set(cfg, h5, splits["val"], False, seed, multiview_h5)
+    model = build_detector(cfg, feature_dim(cfg["input_features"])).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    steps_per_epoch = max(1, len(train_set) // cfg["batch_size"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["epochs"] * steps_per_epoch,
+                                                pct_start=0.1)
+    ckpt = Checkpoint(out_dir, {"detector": cfg, "seed": seed, "splits": splits})
+    start, _ = ckpt.load(model, opt, sched, device)
+    if start:
+        log.info("resuming from %s at epoch %d", ckpt.path, start)
+    loader = make_loader(train_set, cfg["batch_size"], True, seed, collate, cfg["loader_workers"], device, drop_last=True)
+    curves = Curves(live_dir, resume=start > 0)
+    for epoch in range(start, cfg["epochs"]):
+        train_set.set_epoch(epoch)
+        model.train()
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        for batch in tqdm(loader, desc=f"detector epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
+            batch = to_device(batch, device)
+            with autocast(device, cfg["amp"]):
+                out = model(batch["xyz"], batch["features"])
+            loss, terms = detection_loss(_float(out), batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            opt.step()
+            sched.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v / len(loader)
+        row = {f"train/{k}": v for k, v in sums.items()}
+        row["train/seconds"] = time.perf_counter() - t0
+        if (epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]:
+            m = evaluate_detector(model, val_set, cfg, device)
+            row.update({"val/mAP@0.25": m["mAP@0.25"], "val/mAP@0.5": m["mAP@0.5"]})
+            log.info("epoch %d: loss terms %s, val mAP@0.25 %.3f mAP@0.5 %.3f", epoch + 1,
+                     {k: round(v, 3) for k, v in sums.items()}, m["mAP@0.25"], m["mAP@0.5"])
+        curves.log(row, epoch)
+        ckpt.save(epoch, model, opt, sched)
+    metrics = evaluate_detector(model, val_set, cfg, device)
+    curves.close()
+    return {"model": model, "metrics": metrics}
+
+
+def _float(out: dict) -> dict:
+    """Losses in fp32 whatever autocast produced."""
+    def conv(v):
+        if torch.is_tensor(v) and v.is_floating_point():
+            return v.float()
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        return v
+    return conv(out)
+
+
+@torch.no_grad()
+def run_detector(model, dataset: SceneSet, cfg: dict, device: torch.device, desc: str = "detect"):
+    """Yield (scene, sample, outputs on CPU) for every scene, batched."""
+    model.eval()
+    loader = make_loader(dataset, cfg["batch_size"], False, 0, collate, 0, device)
+    for batch in tqdm(loader, desc=desc, leave=False, unit="batch"):
+        scenes = batch["scene"]
+        batch = to_device(batch, device)
+        with autocast(device, cfg["amp"]):
+            out = _float(model(batch["xyz"], batch["features"]))
+        for i, scene in enumerate(scenes):
+            yield scene, {k: v[i].cpu() for k, v in batch.items() if torch.is_tensor(v)}, \
+                {k: v[i].cpu() for k, v in out.items() if torch.is_tensor(v)}
+
+
+def proposal_scores(out: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    obj = out["objectness"].sigmoid()
+    cls = out["sem_logits"].softmax(-1)
+    return obj, cls
+
+
+def evaluate_detector(model, dataset: SceneSet, cfg: dict, device: torch.device) -> dict:
+    dets = {"scene": [], "box": [], "class": [], "score": []}
+    gts = {"scene": [], "box": [], "class": []}
+    for si, (_, sample, out) in enumerate(run_detector(model, dataset, cfg, device, "evaluate detector")):
+        obj, cls = proposal_scores(out)
+        boxes = torch.cat([out["center"], out["size"]], -1)
+        keep = nms(boxes, obj, cfg["nms_iou"]) & (obj > 0.05)
+        conf, label = cls.max(-1)
+        for key, val in (("box", boxes[keep]), ("class", label[keep]), ("score", (obj * conf)[keep])):
+            dets[key].append(val.numpy())
+        dets["scene"].append(np.full(int(keep.sum()), si))
+        m = sample["gt_mask"]
+        gts["box"].append(torch.cat([sample["gt_center"][m], sample["gt_size"][m]], -1).numpy())
+        gts["class"].append(sample["gt_class"][m].numpy())
+        gts["scene"].append(np.full(int(m.sum()), si))
+    dets = {k: np.concatenate(v) for k, v in dets.items()}
+    gts = {k: np.concatenate(v) for k, v in gts.items()}
+    return mean_ap(dets, gts)
+
+
+
+
+def detector_config(cfg: dict) -> dict:
+    keys = ("model", "num_points", "input_features", "sa_npoints", "width", "num_proposal", "decoder_layers", "ffn_dim")
+    return {k: cfg[k] for k in keys}
+
+
+def save_detector(path: str | Path, model, cfg: dict) -> None:
+    save_weights(path, model, detector_config(cfg))

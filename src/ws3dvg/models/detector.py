@@ -1,0 +1,141 @@
+"""3D detectors that produce grounding proposals: GroupFree-3D (default) and VoteNet.
+
+Both take points (B, N, 3) with per-point features (B, C, N) and return P proposals with an
+axis-aligned box (centre, size; heading 0: ScanNet boxes are axis-aligned), an objectness
+logit, 18 class logits and a feature vector, plus the seed points they came from.
+Boxes of every decoder layer are returned for the auxiliary losses (GroupFree-3D).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import pointops as ops
+from .pointnet2 import PointNet2Backbone, SAModule, SharedMLP
+
+
+class BoxHead(nn.Module):
+    """Conv1d MLP -> objectness (1), centre offset (3), log size (3), class logits."""
+
+    def __init__(self, dim: int, num_class: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(dim, dim, 1)
+        self.bn1 = nn.BatchNorm1d(dim)
+        self.conv2 = nn.Conv1d(dim, dim, 1)
+        self.bn2 = nn.BatchNorm1d(dim)
+        self.conv3 = nn.Conv1d(dim, 1 + 3 + 3 + num_class, 1)
+
+    def forward(self, features: torch.Tensor, base_xyz: torch.Tensor) -> dict:
+        x = torch.relu(self.bn1(self.conv1(features)))
+        x = torch.relu(self.bn2(self.conv2(x)))
+        out = self.conv3(x).transpose(1, 2)  # (B, P, 7 + C)
+        return {"objectness": out[..., 0], "center": base_xyz + out[..., 1:4],
+                "size": out[..., 4:7].clamp(-5, 3).exp(), "sem_logits": out[..., 7:]}
+
+
+class LearnedPosEmbed(nn.Module):
+    def __init__(self, cin: int, dim: int):
+        super().__init__()
+        self.position_embedding_head = nn.Sequential(nn.Conv1d(cin, dim, 1), nn.BatchNorm1d(dim), nn.ReLU(inplace=True),
+                                                     nn.Conv1d(dim, dim, 1))
+
+    def forward(self, x):  # (B, P, cin) -> (B, P, dim)
+        return self.position_embedding_head(x.transpose(1, 2)).transpose(1, 2)
+
+
+class DecoderLayer(nn.Module):
+    """Self-attention over proposals, cross-attention to seeds, feed-forward; post-norm (as DETR)."""
+
+    def __init__(self, dim: int, heads: int, ffn: int, dropout: float):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.multihead_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.linear1, self.linear2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, q, q_pos, k, k_pos):
+        x = q + q_pos
+        q = self.norm1(q + self.dropout(self.self_attn(x, x, q, need_weights=False)[0]))
+        q = self.norm2(q + self.dropout(self.multihead_attn(q + q_pos, k + k_pos, k, need_weights=False)[0]))
+        return self.norm3(q + self.dropout(self.linear2(self.dropout(torch.relu(self.linear1(q))))))
+
+
+class GroupFree3D(nn.Module):
+    """PointNet++ seeds -> k-closest-points sampling (KPS) -> transformer decoder with a head per layer."""
+
+    def __init__(self, in_dim: int, num_class: int = 18, num_proposal: int = 256, dim: int = 288,
+                 num_layers: int = 6, heads: int = 8, ffn: int = 2048, dropout: float = 0.1, backbone: dict | None = None):
+        super().__init__()
+        self.backbone_net = PointNet2Backbone(in_dim, out_dim=dim, **(backbone or {}))
+        self.points_obj_cls = nn.Sequential(SharedMLP([dim, dim], dims=1), nn.Conv1d(dim, 1, 1))
+        self.num_proposal, self.dim = num_proposal, dim
+        self.proposal_head = BoxHead(dim, num_class)
+        self.decoder_query_proj = nn.Conv1d(dim, dim, 1)
+        self.decoder_key_proj = nn.Conv1d(dim, dim, 1)
+        self.decoder_self_posembeds = nn.ModuleList(LearnedPosEmbed(6, dim) for _ in range(num_layers))
+        self.decoder_cross_posembeds = nn.ModuleList(LearnedPosEmbed(3, dim) for _ in range(num_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(dim, heads, ffn, dropout) for _ in range(num_layers))
+        self.prediction_heads = nn.ModuleList(BoxHead(dim, num_class) for _ in range(num_layers))
+
+    def forward(self, xyz: torch.Tensor, features: torch.Tensor | None) -> dict:
+        end = self.backbone_net(xyz, features)
+        seed_xyz, seed_feat = end["seed_xyz"], end["seed_features"]
+        seed_logits = self.points_obj_cls(seed_feat).squeeze(1)  # (B, S)
+        k = min(self.num_proposal, seed_xyz.shape[1])
+        top = seed_logits.topk(k, dim=-1).indices  # KPS: the seeds most likely on an object
+        base_xyz = seed_xyz.gather(1, top.unsqueeze(-1).expand(-1, -1, 3))
+        feats = ops.gather_points(seed_feat, top)
+        layers = [self.proposal_head(feats, base_xyz)]
+        q = self.decoder_query_proj(feats).transpose(1, 2)
+        key = self.decoder_key_proj(seed_feat).transpose(1, 2)
+        for i, layer in enumerate(self.decoder):
+            prev = layers[-1]
+            q_pos = self.decoder_self_posembeds[i](torch.cat([prev["center"], prev["size"]], -1).detach())
+            k_pos = self.decoder_cross_posembeds[i](seed_xyz)
+            q = layer(q, q_pos, key, k_pos)
+            layers.append(self.prediction_heads[i](q.transpose(1, 2), base_xyz))
+        out = dict(layers[-1])
+        out.update(features=q, seed_index=end["seed_inds"].gather(1, top), seed_xyz=seed_xyz, seed_logits=seed_logits,
+                   seed_inds=end["seed_inds"], proposal_seed=top, layers=layers, seed_features=seed_feat)
+        return out
+
+
+class VoteNet(nn.Module):
+    """PointNet++ seeds -> votes toward object centres -> vote clustering (SA) -> proposal head."""
+
+    def __init__(self, in_dim: int, num_class: int = 18, num_proposal: int = 256, dim: int = 288,
+                 backbone: dict | None = None):
+        super().__init__()
+        self.backbone_net = PointNet2Backbone(in_dim, out_dim=dim, **(backbone or {}))
+        self.vgen = nn.Sequential(SharedMLP([dim, dim, dim], dims=1), nn.Conv1d(dim, 3 + dim, 1))
+        self.vote_aggregation = SAModule(num_proposal, 0.3, 16, [dim, 128, 128, 128])
+        self.proposal_proj = SharedMLP([128, dim], dims=1)
+        self.proposal_head = BoxHead(dim, num_class)
+        self.dim = dim
+
+    def forward(self, xyz: torch.Tensor, features: torch.Tensor | None) -> dict:
+        end = self.backbone_net(xyz, features)
+        seed_xyz, seed_feat = end["seed_xyz"], end["seed_features"]
+        v = self.vgen(seed_feat)
+        vote_xyz = seed_xyz + v[:, :3].transpose(1, 2)
+        vote_feat = seed_feat + v[:, 3:]
+        vote_feat = vote_feat / vote_feat.norm(dim=1, keepdim=True).clamp_min(1e-6)
+        agg_xyz, agg_feat, agg_inds = self.vote_aggregation(vote_xyz, vote_feat)
+        feats = self.proposal_proj(agg_feat)
+        out = self.proposal_head(feats, agg_xyz)
+        out.update(features=feats.transpose(1, 2), seed_index=end["seed_inds"].gather(1, agg_inds), seed_xyz=seed_xyz,
+                   vote_xyz=vote_xyz, seed_inds=end["seed_inds"], proposal_seed=agg_inds, layers=[dict(out)],
+                   seed_features=seed_feat)
+        return out
+
+
+def build_detector(cfg: dict, in_dim: int) -> nn.Module:
+    backbone = {"npoints": tuple(cfg["sa_npoints"]), "width": cfg["width"]}
+    if cfg["model"] == "groupfree":
+        return GroupFree3D(in_dim, num_proposal=cfg["num_proposal"], num_layers=cfg["decoder_layers"],
+                           ffn=cfg["ffn_dim"], backbone=backbone)
+    if cfg["model"] == "votenet":
+        return VoteNet(in_dim, num_proposal=cfg["num_proposal"], backbone=backbone)
+    raise ValueError(f"detector.model must be 'groupfree' or 'votenet', got {cfg['model']!r}")

@@ -1,0 +1,31 @@
+"""Stage cache_detector: run the frozen detector once over every scene of every split."""
+
+from pathlib import Path
+
+from ws3dvg.config import load_params, resolve_device, setup_logging
+from ws3dvg.detection.cache import write_cache
+from ws3dvg.detection.data import feature_dim
+from ws3dvg.detection.train import scene_set
+from ws3dvg.models.detector import build_detector
+from ws3dvg.preprocess import read_splits
+from ws3dvg.training import load_weights
+
+
+def main(weights: str = "models/detector/detector.pt", out_dir: str = "data/proposals") -> None:
+    log = setup_logging("cache_detector")
+    params = load_params()
+    cfg, data, mode = params["detector"], params["data"], params["proposals"]["mode"]
+    device = resolve_device(params["base"]["device"])
+    model = build_detector(cfg, feature_dim(cfg["input_features"])).to(device)
+    model.load_state_dict(load_weights(weights, device)["model"])
+    model.eval()
+    mv = data["multiview"] if "multiview" in cfg["input_features"] else None
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for split, scenes in read_splits(data["preprocessed"]).items():
+        ds = scene_set(cfg, data["preprocessed"], scenes, False, 0, mv)
+        stats = write_cache(model, ds, cfg, mode, str(Path(out_dir) / f"{split}.h5"), device)
+        log.info("%s: %s", split, stats)
+
+
+if __name__ == "__main__":
+    main()

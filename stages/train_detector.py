@@ -1,0 +1,35 @@
+"""Stage train_detector: train the detector with box labels (or evaluate a pretrained one)."""
+
+from pathlib import Path
+
+from ws3dvg.atomic import write_json
+from ws3dvg.config import load_params, resolve_device, setup_logging
+from ws3dvg.detection.checkpoints import load_pretrained
+from ws3dvg.detection.data import feature_dim
+from ws3dvg.detection.train import evaluate_detector, save_detector, scene_set, train_detector
+from ws3dvg.models.detector import build_detector
+from ws3dvg.preprocess import read_splits
+
+
+def main(out_dir: str = "models/detector", metrics: str = "metrics/detector.json",
+         live_dir: str = "metrics/detector_train") -> None:
+    log = setup_logging("train_detector")
+    params = load_params()
+    cfg, data = params["detector"], params["data"]
+    device = resolve_device(params["base"]["device"])
+    splits = read_splits(data["preprocessed"])
+    mv = data["multiview"] if "multiview" in cfg["input_features"] else None
+    if cfg["pretrained"]:
+        model = build_detector(cfg, feature_dim(cfg["input_features"])).to(device)
+        load_pretrained(model, cfg["pretrained"], cfg["model"])
+        result = evaluate_detector(model, scene_set(cfg, data["preprocessed"], splits["val"], False, 0, mv), cfg, device)
+    else:
+        out = train_detector(cfg, data["preprocessed"], splits, out_dir, live_dir, device, params["base"]["seed"], mv)
+        model, result = out["model"], out["metrics"]
+    save_detector(Path(out_dir) / "detector.pt", model, cfg)
+    write_json(metrics, {k: v for k, v in result.items()})
+    log.info("val mAP@0.25 %.3f  mAP@0.5 %.3f", result["mAP@0.25"], result["mAP@0.5"])
+
+
+if __name__ == "__main__":
+    main()
