@@ -23,7 +23,6 @@ import torch
 from ..atomic import atomic_file
 from ..errors import DataError
 from ..geometry import box_corners
-from ..labels import NUM_CLASSES
 from .data import SceneSet
 from .train import proposal_scores, run_detector
 
@@ -50,11 +49,17 @@ def gt_proposals(out: dict, sample: dict, gt_instance: np.ndarray) -> dict[str, 
     nearest = (seeds[None] - center[:, None]).norm(dim=-1).argmin(1)
     pooled = torch.where(inside.any(1, keepdim=True), pooled, feats[nearest])
     point_near = (sample["xyz"][None] - center[:, None]).norm(dim=-1).argmin(1)
+    # class scores from the detector, never the GT label (ReferIt3D gives boxes, not classes):
+    # the mean class distribution of detected proposals centred inside the box, else the nearest one's
+    _, cls = proposal_scores(out)
+    in_box = ((out["center"][None] - center[:, None]).abs() <= size[:, None] / 2).all(-1).float()  # (M, P)
+    mean_cls = in_box @ cls / in_box.sum(1, keepdim=True).clamp_min(1)
+    nearest_prop = (out["center"][None] - center[:, None]).norm(dim=-1).argmin(1)
+    class_scores = torch.where(in_box.sum(1, keepdim=True) > 0, mean_cls, cls[nearest_prop])
     boxes = torch.cat([center, size], -1).numpy()
-    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[sample["gt_class"][m].numpy()]
     return {"center": boxes[:, :3], "size": boxes[:, 3:], "heading": np.zeros(len(boxes), np.float32),
             "corners": box_corners(boxes).astype(np.float32), "objectness": np.ones(len(boxes), np.float32),
-            "class_scores": onehot, "features": pooled.numpy(), "seed_index": sample["point_index"][point_near].numpy(),
+            "class_scores": class_scores.numpy(), "features": pooled.numpy(), "seed_index": sample["point_index"][point_near].numpy(),
             "gt_instance": gt_instance}
 
 

@@ -1,0 +1,1 @@
+"""Weakly supervised grounding: data from the caches, teacher (coarse-to-fine matching), student, evaluation."""

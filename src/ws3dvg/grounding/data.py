@@ -1,0 +1,130 @@
+"""Batches for grounding, read from the proposal cache and the masked language table only.
+
+One item is one scene with up to `lang_num_max` of its sentences; a batch pads proposals to
+the largest scene (`prop_mask`) and sentences to `lang_num_max` (`sent_mask`).
+Training batches never carry which object a sentence refers to: `object_id` is read only when
+`with_targets` is set (evaluation and reporting), and even then it is kept out of the model's input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..text.masking import read_masked
+
+PROPOSAL_FIELDS = ("center", "size", "corners", "objectness", "class_scores", "features", "seed_index")
+
+
+def load_proposals(path: str | Path, scenes: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    with h5py.File(path, "r") as h5:
+        for s in scenes:
+            if s not in h5:
+                raise DataError(path, f"no proposals for scene {s!r} (rerun cache_detector?)")
+            out[s] = {k: h5[s][k][()] for k in PROPOSAL_FIELDS if k in h5[s]}
+    return out
+
+
+def load_multiview_at_seeds(path: str | Path, proposals: dict) -> None:
+    """Attach the 128-d multiview feature of every proposal's seed point (`multiview`)."""
+    with h5py.File(path, "r") as h5:
+        for s, p in proposals.items():
+            if s not in h5:
+                raise DataError(path, f"no multiview features for scene {s!r}")
+            p["multiview"] = h5[s][()][p["seed_index"]].astype(np.float32)
+
+
+class GroundingSet(torch.utils.data.Dataset):
+    def __init__(self, masked_h5: str | Path, split: str, proposals_h5: str | Path, lang_num_max: int,
+                 multiview_h5: str | None = None, with_targets: bool = False, shuffle_seed: int | None = None):
+        lang = read_masked(masked_h5, split)
+        self.lang = {k: lang[k] for k in ("ids", "mask", "length", "class18", "scene_id")}
+        if with_targets:
+            self.lang["object_id"] = lang["object_id"]
+        scenes = sorted(set(lang["scene_id"].tolist()))
+        self.proposals = load_proposals(proposals_h5, scenes)
+        if multiview_h5:
+            load_multiview_at_seeds(multiview_h5, self.proposals)
+        self.lang_num_max, self.with_targets = lang_num_max, with_targets
+        self.by_scene = {s: np.flatnonzero(lang["scene_id"] == s) for s in scenes}
+        self.shuffle_seed = shuffle_seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Regroup each scene's sentences into chunks of lang_num_max (reshuffled per epoch in training)."""
+        self.items = []
+        rng = np.random.default_rng([self.shuffle_seed, epoch]) if self.shuffle_seed is not None else None
+        for s, idx in self.by_scene.items():
+            idx = rng.permutation(idx) if rng is not None else idx
+            for start in range(0, len(idx), self.lang_num_max):
+                self.items.append((s, idx[start:start + self.lang_num_max]))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        scene, idx = self.items[i]
+        item = {"scene": scene, "sentence_index": idx, **self.proposals[scene]}
+        for k in ("ids", "mask", "length", "class18") + (("object_id",) if self.with_targets else ()):
+            item[k] = self.lang[k][idx]
+        return item
+
+
+def collate(items: list[dict]) -> dict:
+    b = len(items)
+    p = max(len(it["center"]) for it in items)
+    s = max(len(it["ids"]) for it in items)
+    length = max(int(it["length"].max()) for it in items)
+    out: dict = {"scene": [it["scene"] for it in items]}
+    out["prop_mask"] = torch.zeros(b, p, dtype=torch.bool)
+    for k in ("center", "size", "corners", "objectness", "class_scores", "features", "multiview"):
+        if k not in items[0]:
+            continue
+        shape = items[0][k].shape[1:]
+        t = torch.zeros((b, p) + shape, dtype=torch.float32)
+        for i, it in enumerate(items):
+            t[i, : len(it[k])] = torch.from_numpy(np.ascontiguousarray(it[k], dtype=np.float32))
+        out[k] = t
+    for i, it in enumerate(items):
+        out["prop_mask"][i, : len(it["center"])] = True
+    out["sent_mask"] = torch.zeros(b, s, dtype=torch.bool)
+    out["ids"] = torch.zeros(b, s, length, dtype=torch.long)
+    out["mask"] = torch.full((b, s, length), 2, dtype=torch.long)
+    out["length"] = torch.ones(b, s, dtype=torch.long)
+    out["class18"] = torch.zeros(b, s, dtype=torch.long)
+    out["sentence_index"] = torch.full((b, s), -1, dtype=torch.long)
+    if "object_id" in items[0]:
+        out["object_id"] = torch.full((b, s), -1, dtype=torch.long)
+    for i, it in enumerate(items):
+        n = len(it["ids"])
+        out["sent_mask"][i, :n] = True
+        out["ids"][i, :n] = torch.from_numpy(it["ids"][:, :length].astype(np.int64))
+        out["mask"][i, :n] = torch.from_numpy(it["mask"][:, :length].astype(np.int64))
+        out["length"][i, :n] = torch.from_numpy(it["length"])
+        out["class18"][i, :n] = torch.from_numpy(it["class18"])
+        out["sentence_index"][i, :n] = torch.from_numpy(it["sentence_index"])
+        if "object_id" in it:
+            out["object_id"][i, :n] = torch.from_numpy(it["object_id"])
+    return out
+
+
+def per_sentence_proposals(proposals: dict[str, dict], scene_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Each sentence's scene's proposals, padded to the largest scene: center/size (N, P, 3),
+    class_scores (N, P, C), objectness (N, P), valid (N, P)."""
+    scenes = sorted(proposals)
+    p = max(len(proposals[s]["center"]) for s in scenes)
+    stack = {}
+    for k in ("center", "size", "class_scores", "objectness"):
+        first = proposals[scenes[0]][k]
+        arr = np.zeros((len(scenes), p) + first.shape[1:], np.float32)
+        for i, s in enumerate(scenes):
+            arr[i, : len(proposals[s][k])] = proposals[s][k]
+        stack[k] = arr
+    stack["valid"] = np.arange(p)[None] < np.array([len(proposals[s]["center"]) for s in scenes])[:, None]
+    where = np.searchsorted(scenes, scene_ids)
+    return {k: v[where] for k, v in stack.items()}

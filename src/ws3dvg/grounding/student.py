@@ -1,0 +1,129 @@
+"""Student distillation from the teacher's cached knowledge (or, as a reference, full supervision)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..models.grounding import Student, distillation_loss
+from ..text.masking import read_masked
+from ..text.vocab import Vocabulary
+from ..tracking import Curves
+from ..training import Checkpoint, autocast, make_loader, seed_everything, to_device
+from .data import GroundingSet, collate
+from .evaluation import target_boxes
+from .teacher import feature_dim_of, read_knowledge, word_embeddings
+
+log = logging.getLogger(__name__)
+
+
+def build_student(cfg: dict, language_dir: str, feature_dim: int, seed: int, multiview: bool) -> Student:
+    vocab = Vocabulary.load(f"{language_dir}/vocab.json")
+    return Student(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if multiview else 0)
+
+
+def init_from_teacher(student: Student, teacher_state: dict) -> int:
+    """Copy the teacher's language and relation encoder weights where names and shapes match."""
+    own = student.state_dict()
+    take = {k: v for k, v in teacher_state.items()
+            if k.startswith(("language.", "relation.")) and k in own and own[k].shape == v.shape}
+    student.load_state_dict(take, strict=False)
+    return len(take)
+
+
+def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
+    """Per sentence the proposal of highest IoU with the target box, -1 when below 0.25."""
+    from .data import load_proposals
+    from ..geometry import box_iou
+
+    lang = read_masked(paths["masked"], split)
+    targets = target_boxes(paths["preprocessed"], lang["scene_id"], lang["object_id"])
+    props = load_proposals(paths[f"proposals_{split}"], sorted(set(lang["scene_id"].tolist())))
+    out = np.full(len(targets), -1, np.int64)
+    for scene, p in props.items():
+        rows = np.flatnonzero(lang["scene_id"] == scene)
+        boxes = np.concatenate([p["center"], p["size"]], 1)
+        iou = box_iou(boxes[None], targets[rows][:, None])  # (n, P)
+        best = iou.argmax(1)
+        out[rows] = np.where(iou[np.arange(len(rows)), best] >= 0.25, best, -1)
+    return out
+
+
+def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
+                  teacher_state: dict | None) -> Student:
+    seed_everything(seed)
+    mv = paths.get("multiview")
+    ds = GroundingSet(paths["masked"], "train", paths["proposals_train"], cfg["lang_num_max"], mv, shuffle_seed=seed)
+    model = build_student(cfg, paths["language_dir"], feature_dim_of(paths["proposals_train"]), seed, bool(mv)).to(device)
+    if cfg["init_from_teacher"] and teacher_state is not None:
+        log.info("initialised %d tensors from the teacher", init_from_teacher(model, teacher_state))
+    if cfg["supervision"] == "weak":
+        know = read_knowledge(paths["knowledge"], "train")
+        table = {k: torch.from_numpy(know[k]) for k in ("candidates", "recon_loss", "valid")}
+    else:  # the upper-bound reference: the true target, as any fully supervised grounding model sees it
+        table = {"target": torch.from_numpy(full_supervision_targets(paths, "train"))}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
+                            weight_decay=cfg["weight_decay"])
+    ckpt = Checkpoint(out_dir, {"distill": cfg, "seed": seed})
+    start, _ = ckpt.load(model, opt, None, device)
+    curves = Curves(live_dir, resume=start > 0)
+    for epoch in range(start, cfg["epochs"]):
+        ds.set_epoch(epoch)
+        loader = make_loader(ds, cfg["batch_size"], True, seed + epoch, collate, cfg["loader_workers"], device)
+        model.train()
+        total, t0 = 0.0, time.perf_counter()
+        for batch in tqdm(loader, desc=f"distill epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
+            idx = batch["sentence_index"].clamp_min(0)
+            batch = to_device(batch, device)
+            with autocast(device, cfg["amp"]):
+                out = model(batch)
+            sm = batch["sent_mask"]
+            if cfg["supervision"] == "weak":
+                cand, recon, valid = (table[k][idx].to(device) for k in ("candidates", "recon_loss", "valid"))
+                loss = distillation_loss(out["scores"], cand, recon, valid & sm[..., None], sm)
+            else:
+                tgt = table["target"][idx].to(device)
+                ok = sm & (tgt >= 0)
+                ce = F.cross_entropy(out["scores"].float().flatten(0, 1), tgt.clamp_min(0).flatten(), reduction="none")
+                loss = (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
+            lang = (F.cross_entropy(out["class_logits"].float().flatten(0, 1), batch["class18"].flatten(),
+                                    reduction="none") * sm.flatten()).sum() / sm.sum().clamp_min(1)
+            loss = loss + cfg["lang_cls_weight"] * lang
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) / len(loader)
+        curves.log({"train/loss": total, "train/seconds": time.perf_counter() - t0}, epoch)
+        ckpt.save(epoch, model, opt)
+    curves.close()
+    return model
+
+
+@torch.no_grad()
+def predict(model: Student, dataset: GroundingSet, cfg: dict, device) -> dict[str, np.ndarray]:
+    """Argmax proposal per sentence (masked table order), its score, and the per-sentence time."""
+    model.eval()
+    n = len(dataset.lang["ids"])
+    choice, score = np.zeros(n, np.int64), np.zeros(n, np.float32)
+    loader = make_loader(dataset, cfg["batch_size"], False, 0, collate, 0, device)
+    elapsed = 0.0
+    for batch in tqdm(loader, desc="predict", leave=False, unit="batch"):
+        batch = to_device(batch, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with autocast(device, cfg["amp"]):
+            s = model(batch)["scores"].float()
+        best, arg = s.max(-1)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed += time.perf_counter() - t0
+        sel = batch["sent_mask"]
+        idx = batch["sentence_index"][sel].cpu().numpy()
+        choice[idx], score[idx] = arg[sel].cpu().numpy(), best[sel].cpu().numpy()
+    return {"choice": choice, "score": score, "ms_per_sentence": 1e3 * elapsed / max(n, 1)}

@@ -1,0 +1,174 @@
+"""Teacher training (scene-sentence pairs only) and its knowledge for distillation.
+
+Knowledge HDF5 (`knowledge.h5`), one group per split, rows in the masked table's order:
+  candidates  (N, K) int64    proposal indices chosen by the coarse stage (best coarse weight first)
+  recon_loss  (N, K) float32  reconstruction loss of each candidate (inf where invalid)
+  coarse      (N, K) float32  coarse weight of each candidate
+  valid       (N, K) bool
+  pred_class  (N,)   int64    the language classifier's class
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..atomic import atomic_file
+from ..models.grounding import Teacher, teacher_losses
+from ..text.masking import read_masked
+from ..text.vocab import Vocabulary
+from ..tracking import Curves
+from ..training import Checkpoint, autocast, make_loader, save_weights, seed_everything, to_device
+from .data import GroundingSet, collate
+from .evaluation import chosen_iou, target_boxes
+
+log = logging.getLogger(__name__)
+
+
+def word_embeddings(cfg: dict, vocab: Vocabulary, seed: int) -> torch.Tensor | None:
+    if not cfg["word_vectors"]:
+        return None  # a learned embedding table
+    from ..text.glove import embedding_matrix, load_glove
+
+    mat, missing = embedding_matrix(vocab, load_glove(cfg["word_vectors"], set(vocab.words)), seed)
+    log.info("word vectors: %d of %d vocabulary words missing (-> unk)", missing, len(vocab) - 4)
+    return torch.from_numpy(mat)
+
+
+def build_teacher(cfg: dict, language_dir: str, feature_dim: int, seed: int, multiview: bool) -> Teacher:
+    vocab = Vocabulary.load(Path(language_dir) / "vocab.json")
+    return Teacher(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if multiview else 0)
+
+
+def feature_dim_of(proposals_h5: str) -> int:
+    with h5py.File(proposals_h5, "r") as h5:
+        return int(h5.attrs["feature_dim"])
+
+
+@torch.no_grad()
+def run_teacher(model: Teacher, dataset: GroundingSet, cfg: dict, device, desc="teacher") -> dict:
+    """Eval-mode pass (keywords masked only) -> per-sentence arrays in the masked table's order."""
+    model.eval()
+    n = len(dataset.lang["ids"])
+    k = cfg["topk"]
+    out = {"candidates": np.zeros((n, k), np.int64), "recon_loss": np.full((n, k), np.inf, np.float32),
+           "coarse": np.zeros((n, k), np.float32), "valid": np.zeros((n, k), bool),
+           "pred_class": np.zeros(n, np.int64)}
+    p = max(len(v["center"]) for v in dataset.proposals.values())
+    out["center"], out["size"] = np.zeros((n, p, 3), np.float32), np.zeros((n, p, 3), np.float32)
+    loader = make_loader(dataset, cfg["batch_size"], False, 0, collate, 0, device)
+    for batch in tqdm(loader, desc=desc, leave=False, unit="batch"):
+        batch = to_device(batch, device)
+        with autocast(device, cfg["amp"]):
+            res = model(batch)
+        sel = batch["sent_mask"]
+        idx = batch["sentence_index"][sel].cpu().numpy()
+        kk = res["candidates"].shape[-1]
+        out["candidates"][idx, :kk] = res["candidates"][sel].cpu().numpy()
+        out["coarse"][idx, :kk] = res["candidate_weights"][sel].float().cpu().numpy()
+        out["valid"][idx, :kk] = res["candidate_valid"][sel].cpu().numpy()
+        if "recon" in res:
+            out["recon_loss"][idx, :kk] = res["recon"][sel].float().cpu().numpy()
+        out["pred_class"][idx] = res["class_logits"][sel].argmax(-1).cpu().numpy()
+        scene_of = torch.arange(sel.shape[0], device=sel.device)[:, None].expand_as(sel)[sel]
+        bp = batch["center"].shape[1]
+        out["center"][idx, :bp] = batch["center"][scene_of].cpu().numpy()  # each sentence's scene's boxes
+        out["size"][idx, :bp] = batch["size"][scene_of].cpu().numpy()
+    return out
+
+
+def top1_choices(knowledge: dict) -> dict[str, np.ndarray]:
+    """Coarse top-1: the best coarse weight; fine top-1: the lowest reconstruction loss among candidates."""
+    rows = np.arange(len(knowledge["candidates"]))
+    fine = np.where(np.isfinite(knowledge["recon_loss"]), knowledge["recon_loss"], np.inf).argmin(1)
+    return {"coarse": knowledge["candidates"][:, 0], "fine": knowledge["candidates"][rows, fine]}
+
+
+def accuracy_report(knowledge: dict, targets: np.ndarray) -> dict[str, float]:
+    out = {}
+    for name, choice in top1_choices(knowledge).items():
+        iou = chosen_iou(knowledge["center"], knowledge["size"], choice, targets)
+        out[f"{name}_acc@0.25"] = float((iou >= 0.25).mean())
+        out[f"{name}_acc@0.5"] = float((iou >= 0.5).mean())
+    best = np.stack([chosen_iou(knowledge["center"], knowledge["size"], knowledge["candidates"][:, j], targets)
+                     for j in range(knowledge["candidates"].shape[1])], 1)
+    out["candidate_recall@0.25"] = float(((best >= 0.25) & knowledge["valid"]).any(1).mean())
+    out["candidate_recall@0.5"] = float(((best >= 0.5) & knowledge["valid"]).any(1).mean())
+    return out
+
+
+def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str) -> dict:
+    seed_everything(seed)
+    mv = paths.get("multiview")
+    train_set = GroundingSet(paths["masked"], "train", paths["proposals_train"], cfg["lang_num_max"], mv,
+                             with_targets=False, shuffle_seed=seed)
+    model = build_teacher(cfg, paths["language_dir"], feature_dim_of(paths["proposals_train"]), seed, bool(mv)).to(device)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
+                            weight_decay=cfg["weight_decay"])
+    ckpt = Checkpoint(out_dir, {"teacher": cfg, "seed": seed})
+    start, _ = ckpt.load(model, opt, None, device)
+    if start:
+        log.info("resuming teacher from %s at epoch %d", ckpt.path, start)
+    reports = _report_sets(cfg, paths, mv) if cfg["eval_every"] else {}
+    curves = Curves(live_dir, resume=start > 0)
+    for epoch in range(start, cfg["epochs"]):
+        train_set.set_epoch(epoch)
+        loader = make_loader(train_set, cfg["batch_size"], True, seed + epoch, collate, cfg["loader_workers"], device)
+        model.train()
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        for batch in tqdm(loader, desc=f"teacher epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
+            batch = to_device(batch, device)
+            with autocast(device, cfg["amp"]):
+                out = model(batch, random_mask=cfg["random_mask"])
+            loss, terms = teacher_losses(out, batch, cfg, epoch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(loader)
+        row = {f"train/{k}": v for k, v in sums.items()}
+        row["train/seconds"] = time.perf_counter() - t0
+        if cfg["eval_every"] and ((epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]):
+            for split, (ds, targets) in reports.items():
+                rep = accuracy_report(run_teacher(model, ds, cfg, device, f"report {split}"), targets)
+                row.update({f"{split}/{k}": v for k, v in rep.items()})
+            log.info("epoch %d: %s", epoch + 1, {k: round(v, 3) for k, v in row.items()})
+        curves.log(row, epoch)
+        ckpt.save(epoch, model, opt)
+    curves.close()
+    return {"model": model}
+
+
+def _report_sets(cfg, paths, mv) -> dict:
+    """Datasets with targets, for the accuracy curves only (the model never sees the targets)."""
+    out = {}
+    for split in ("train", "val"):
+        ds = GroundingSet(paths["masked"], split, paths[f"proposals_{split}"], cfg["lang_num_max"], mv, with_targets=True)
+        lang = read_masked(paths["masked"], split)
+        out[split] = (ds, target_boxes(paths["preprocessed"], lang["scene_id"], lang["object_id"]))
+    return out
+
+
+def write_knowledge(path: str, knowledge: dict[str, dict], cfg: dict) -> None:
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs["topk"] = cfg["topk"]
+        for split, k in knowledge.items():
+            g = h5.create_group(split)
+            for name in ("candidates", "recon_loss", "coarse", "valid", "pred_class"):
+                g.create_dataset(name, data=k[name])
+
+
+def read_knowledge(path: str, split: str) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as h5:
+        return {k: h5[split][k][()] for k in h5[split]}
+
+
+def save_teacher(path: str, model: Teacher, cfg: dict) -> None:
+    save_weights(path, model, cfg)

@@ -1,0 +1,87 @@
+"""What a person looks at: a PLY of the scene with GT and predicted boxes as coloured wireframes
+(thin bars, so any mesh viewer shows them), and a top-down PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_file
+from ..geometry import box_corners
+
+EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [7, 4], [0, 4], [1, 5], [2, 6], [3, 7]])
+GT_COLOR, PRED_COLOR = (40, 200, 40), (230, 40, 40)
+
+
+def wireframe(box: np.ndarray, color, radius: float = 0.015) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """12 edges of a box as thin square bars -> (vertices (96, 3), colors (96, 3), faces (144, 3))."""
+    c = box_corners(box[None])[0]
+    a, b = c[EDGES[:, 0]], c[EDGES[:, 1]]                        # (12, 3) edge ends
+    d = b - a
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    helper = np.where(np.abs(d[:, 2:3]) < 0.9, [[0, 0, 1.0]], [[1.0, 0, 0]])
+    u = np.cross(d, helper)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v = np.cross(d, u)
+    offs = np.stack([u + v, u - v, -u - v, -u + v], 1) * radius  # (12, 4, 3)
+    verts = np.concatenate([a[:, None] + offs, b[:, None] + offs], 1).reshape(-1, 3)  # (12*8, 3)
+    quad = np.array([[0, 1, 5], [0, 5, 4], [1, 2, 6], [1, 6, 5], [2, 3, 7], [2, 7, 6], [3, 0, 4], [3, 4, 7],
+                     [0, 3, 2], [0, 2, 1], [4, 5, 6], [4, 6, 7]])
+    faces = (quad[None] + 8 * np.arange(12)[:, None, None]).reshape(-1, 3)
+    return verts.astype(np.float32), np.tile(np.array(color, np.uint8), (len(verts), 1)), faces
+
+
+def write_scene_ply(path: str | Path, points: np.ndarray, colors: np.ndarray, boxes: list[tuple[np.ndarray, tuple]]) -> None:
+    """Scene points (as vertices) plus box wireframes (as faces) in one binary PLY."""
+    from ..scannet_io import Mesh, write_mesh
+
+    verts, cols, faces = [points.astype(np.float32)], [colors.astype(np.uint8)], []
+    offset = len(points)
+    for box, color in boxes:
+        v, c, f = wireframe(np.asarray(box, np.float64), color)
+        verts.append(v)
+        cols.append(c)
+        faces.append(f + offset)
+        offset += len(v)
+    with atomic_file(path) as tmp:
+        write_mesh(tmp, Mesh(np.concatenate(verts), np.concatenate(cols),
+                             np.concatenate(faces) if faces else np.zeros((0, 3), np.int64)))
+
+
+def write_topdown_png(path: str | Path, points: np.ndarray, colors: np.ndarray, proposals: np.ndarray,
+                      target: np.ndarray | None, prediction: np.ndarray, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
+    sel = np.random.default_rng(0).choice(len(points), min(len(points), 20000), replace=False)
+    ax.scatter(points[sel, 0], points[sel, 1], c=colors[sel] / 255.0, s=0.5, linewidths=0)
+    for b in proposals:
+        ax.add_patch(Rectangle(b[:2] - b[3:5] / 2, b[3], b[4], fill=False, lw=0.5, ec=(0, 0, 0, 0.25)))
+    if target is not None:
+        ax.add_patch(Rectangle(target[:2] - target[3:5] / 2, target[3], target[4], fill=False, lw=2.5,
+                               ec=np.array(GT_COLOR) / 255, label="target"))
+    ax.add_patch(Rectangle(prediction[:2] - prediction[3:5] / 2, prediction[3], prediction[4], fill=False, lw=2,
+                           ls="--", ec=np.array(PRED_COLOR) / 255, label="prediction"))
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(_wrap(title), fontsize=9)
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def _wrap(text: str, width: int = 70) -> str:
+    words, lines, cur = text.split(), [], ""
+    for w in words:
+        if len(cur) + len(w) + 1 > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    return "\n".join(lines + [cur])

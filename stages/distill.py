@@ -1,0 +1,34 @@
+"""Stage distill: train the student from the teacher's cached knowledge (never the teacher model)."""
+
+from pathlib import Path
+
+import torch
+
+from ws3dvg.config import load_params, resolve_device, setup_logging
+from ws3dvg.grounding.student import train_student
+from ws3dvg.training import load_weights, save_weights
+
+
+def main(models: str = "models/student", live_dir: str = "metrics/distill_train") -> None:
+    log = setup_logging("distill")
+    params = load_params()
+    cfg, data = params["distill"], params["data"]
+    device = resolve_device(params["base"]["device"])
+    paths = {"masked": "data/language/masked.h5", "language_dir": "data/language", "knowledge": "data/teacher/knowledge.h5",
+             "proposals_train": "data/proposals/train.h5", "preprocessed": data["preprocessed"],
+             "multiview": data["multiview"] if params["teacher"]["use_multiview"] else None}
+    teacher = load_weights("models/teacher/teacher.pt")["model"] if cfg["init_from_teacher"] else None
+    Path(f"{models}_full").mkdir(parents=True, exist_ok=True)  # declared output, empty when not trained
+    runs = [(cfg["supervision"], models, live_dir)]
+    if cfg["reference_full"] and cfg["supervision"] != "full":
+        runs.append(("full", f"{models}_full", f"{live_dir}_full"))
+    for supervision, out_dir, live in runs:
+        run_cfg = dict(cfg, supervision=supervision)
+        torch.manual_seed(params["base"]["seed"])
+        model = train_student(run_cfg, paths, device, params["base"]["seed"], out_dir, live, teacher)
+        save_weights(Path(out_dir) / "student.pt", model, run_cfg)
+        log.info("%s student written to %s", supervision, out_dir)
+
+
+if __name__ == "__main__":
+    main()
