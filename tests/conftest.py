@@ -68,3 +68,45 @@ def run(cmd: list[str], cwd: Path) -> str:
     res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{res.stdout}\n{res.stderr}"
     return res.stdout + res.stderr
+
+
+TINY_GROUNDING = {"hidden": 32, "embedding_dim": 16, "word_vectors": "", "word_dropout": 0.2, "use_multiview": False,
+                  "topk": 4, "objectness_threshold": 0.5, "use_feature_term": True, "use_class_terms": True,
+                  "use_reconstruction": True, "random_mask": 0.3, "all_candidates_epochs": 1,
+                  "loss_weights": {"mil": 2.0, "lang_cls": 2.0, "recon": 1.0}, "lang_num_max": 4, "batch_size": 2,
+                  "epochs": 2, "lr": 0.001, "weight_decay": 0.0005, "eval_every": 0, "amp": False, "loader_workers": 0}
+
+
+@pytest.fixture(scope="session")
+def tiny_grounding(tiny_synth, tiny_h5, tmp_path_factory) -> dict:
+    """Language table and a gt-mode proposal cache for the tiny synthetic set (untrained tiny detector)."""
+    import pandas as pd
+    import torch
+
+    from ws3dvg.annotations import build_table, read_scanrefer, scene_classes_from_h5
+    from ws3dvg.detection.cache import write_cache
+    from ws3dvg.detection.data import SceneSet, feature_dim
+    from ws3dvg.labels import LabelMap
+    from ws3dvg.models.detector import build_detector
+    from ws3dvg.preprocess import read_splits
+    from ws3dvg.text.masking import mask_table, write_masked
+    from ws3dvg.text.tagger import RuleTagger
+
+    from test_detection import TINY_DETECTOR
+
+    root = tmp_path_factory.mktemp("grounding")
+    labels = LabelMap.read(tiny_synth / "meta" / "scannetv2-labels.combined.tsv")
+    raw = pd.concat([read_scanrefer(tiny_synth / "scanrefer" / f"ScanRefer_filtered_{s}.json", s) for s in ("train", "val")])
+    table, _ = build_table(raw, scene_classes_from_h5(tiny_h5), labels)
+    arrays, vocab, _ = mask_table(table, RuleTagger(labels.table["raw_category"]), 1, 30, True)
+    (root / "language").mkdir()
+    write_masked(root / "language" / "masked.h5", arrays, {"max_len": 30})
+    vocab.save(root / "language" / "vocab.json")
+    torch.manual_seed(0)
+    model = build_detector(TINY_DETECTOR, feature_dim(TINY_DETECTOR["input_features"])).eval()
+    for split, scenes in read_splits(tiny_h5).items():
+        ds = SceneSet(tiny_h5, scenes, TINY_DETECTOR["num_points"], TINY_DETECTOR["input_features"])
+        write_cache(model, ds, TINY_DETECTOR, "gt", str(root / f"{split}.h5"), torch.device("cpu"))
+    return {"masked": str(root / "language" / "masked.h5"), "language_dir": str(root / "language"),
+            "proposals_train": str(root / "train.h5"), "proposals_val": str(root / "val.h5"),
+            "preprocessed": str(tiny_h5), "multiview": None, "root": root}

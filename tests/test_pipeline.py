@@ -53,3 +53,62 @@ def test_language_params_rerun_only_masking(tmp_path):
     out = run(["dvc", "repro", "mask_keywords"], clone)
     assert "Running stage 'mask_keywords'" in out
     assert "Running stage 'synthesize'" not in out and "Running stage 'preprocess'" not in out
+
+
+def _tiny_everything():
+    from conftest import TINY_GROUNDING
+    from test_detection import TINY_DETECTOR
+
+    det = {k: v for k, v in TINY_DETECTOR.items()}
+    det.update(epochs=2, eval_every=1)
+    teacher = dict(TINY_GROUNDING, eval_every=1)
+    distill = {k: teacher[k] for k in ("hidden", "embedding_dim", "word_vectors", "word_dropout", "lang_num_max",
+                                       "batch_size", "epochs", "lr", "weight_decay", "amp", "loader_workers")}
+    distill.update(supervision="weak", reference_full=True, init_from_teacher=True, lang_cls_weight=1.0)
+    return tiny_params({"detector": det, "teacher": teacher, "distill": distill, "evaluate": {"visualize": 1}})
+
+
+def test_end_to_end_repro_metrics_diff_and_cli(tmp_path):
+    import json
+    import subprocess
+
+    clone = make_clone(tmp_path / "repo", _tiny_everything())
+    run(["dvc", "repro"], clone)
+    table = json.loads((clone / "metrics" / "eval.json").read_text())
+    for row in ("student", "student_full_supervision", "teacher_fine", "coarse", "random", "random_class",
+                "upper_bound"):
+        for subset in ("unique", "multiple", "overall"):
+            assert set(table[row][subset]) >= {"acc@0.25", "acc@0.5"}, (row, subset)
+    assert table["upper_bound"]["overall"]["acc@0.5"] == 1.0  # gt-mode proposals contain every target
+    preds = json.loads((clone / "data" / "eval" / "predictions.json").read_text())
+    assert preds and {"scene_id", "pred_box", "gt_box", "iou"} <= set(preds[0])
+    assert list((clone / "data" / "eval" / "views").glob("*.ply")) and list((clone / "data" / "eval" / "views").glob("*.png"))
+    for f in ("metrics/detector.json", "metrics/teacher.json", "metrics/teacher_train/plots/metrics/train/mil.tsv"):
+        assert (clone / f).exists(), f
+    run(["git", "add", "-A"], clone)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"], clone)
+
+    lock = (clone / "dvc.lock").read_text()
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["distill"]["lr"] = 0.01
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run(["dvc", "repro"], clone)
+    assert "Running stage 'distill'" in out and "Running stage 'train_teacher'" not in out
+    teacher_lock = lambda text: yaml.safe_load(text)["stages"]["train_teacher"]["outs"]  # noqa: E731
+    assert teacher_lock((clone / "dvc.lock").read_text()) == teacher_lock(lock)
+    diff = run(["dvc", "metrics", "diff", "--json"], clone)
+    changed = json.loads(diff)
+    assert any("student" in key for f in changed.values() for key in f), diff
+
+    scene = preds[0]["scene_id"]
+    res = subprocess.run(["ws3dvg", "ground", "--scene", scene, "--text", "the chair next to the table",
+                          "--out", str(tmp_path / "cli")], cwd=clone, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "box centre" in res.stdout
+    from ws3dvg.scannet_io import read_mesh
+
+    ply = next((tmp_path / "cli").glob("*.ply"))
+    assert len(read_mesh(ply).faces) == 144  # one wireframe box: 12 bars x 12 triangles
+    bad = subprocess.run(["ws3dvg", "ground", "--scene", "scene9999_00", "--text", "a chair"], cwd=clone,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown scene 'scene9999_00'" in bad.stderr

@@ -71,3 +71,55 @@ def _maximum(x, y):
 
 def _minimum(x, y):
     return np.minimum(x, y) if isinstance(x, np.ndarray) else x.minimum(y)
+
+
+def _bev_corners(boxes: np.ndarray) -> np.ndarray:
+    """(N, 7) [cx, cy, cz, dx, dy, dz, heading] -> (N, 4, 2) footprint corners, counter-clockwise."""
+    c, s = np.cos(boxes[:, 6]), np.sin(boxes[:, 6])
+    local = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])[None] * boxes[:, None, 3:5]
+    rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)  # (N, 2, 2)
+    return local @ rot.transpose(0, 2, 1) + boxes[:, None, :2]
+
+
+def _clip(poly: np.ndarray, count: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One Sutherland-Hodgman step for N polygons at once: keep the left side of edge a->b.
+
+    poly (N, V, 2) with `count` valid vertices each -> (N, 2V, 2) and new counts.
+    """
+    n, v, _ = poly.shape
+    idx = np.arange(v)
+    nxt = np.where(idx[None] + 1 < count[:, None], idx[None] + 1, 0)
+    p, q = poly, np.take_along_axis(poly, nxt[..., None], 1)
+    e = (b - a)[:, None]
+    side = lambda x: e[..., 0] * (x[..., 1] - a[:, None, 1]) - e[..., 1] * (x[..., 0] - a[:, None, 0])  # noqa: E731
+    sp, sq = side(p), side(q)
+    valid = idx[None] < count[:, None]
+    t = sp / np.where(sp - sq == 0, 1, sp - sq)
+    cross = p + t[..., None] * (q - p)
+    # per edge p->q emit: p if inside; the crossing point if the edge crosses the line
+    emit_p = valid & (sp >= 0)
+    emit_x = valid & ((sp >= 0) != (sq >= 0))
+    pts = np.stack([p, cross], 2).reshape(n, 2 * v, 2)
+    keep = np.stack([emit_p, emit_x], 2).reshape(n, 2 * v)
+    order = np.argsort(~keep, axis=1, kind="stable")  # kept points first, in order
+    return np.take_along_axis(pts, order[..., None], 1), keep.sum(1)
+
+
+def oriented_box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes rotated about z: (N, 7) x (N, 7) pairs -> (N,). Footprints are intersected by
+    clipping one rectangle by the other's four edges, vectorised over the pairs."""
+    a, b = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
+    pa, pb = _bev_corners(a), _bev_corners(b)
+    poly, count = pa, np.full(len(a), 4)
+    for k in range(4):
+        poly, count = _clip(poly, count, pb[:, k], pb[:, (k + 1) % 4])
+    idx = np.arange(poly.shape[1])
+    nxt = np.where(idx[None] + 1 < count[:, None], idx[None] + 1, 0)
+    q = np.take_along_axis(poly, nxt[..., None], 1)
+    valid = idx[None] < count[:, None]
+    area = 0.5 * np.abs(np.where(valid, poly[..., 0] * q[..., 1] - q[..., 0] * poly[..., 1], 0).sum(1))
+    zlo = np.maximum(a[:, 2] - a[:, 5] / 2, b[:, 2] - b[:, 5] / 2)
+    zhi = np.minimum(a[:, 2] + a[:, 5] / 2, b[:, 2] + b[:, 5] / 2)
+    inter = area * np.clip(zhi - zlo, 0, None)
+    union = a[:, 3:6].prod(1) + b[:, 3:6].prod(1) - inter
+    return inter / np.maximum(union, 1e-9)

@@ -59,7 +59,7 @@ def write_topdown_png(path: str | Path, points: np.ndarray, colors: np.ndarray, 
 
     fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
     sel = np.random.default_rng(0).choice(len(points), min(len(points), 20000), replace=False)
-    ax.scatter(points[sel, 0], points[sel, 1], c=colors[sel] / 255.0, s=0.5, linewidths=0)
+    ax.scatter(points[sel, 0], points[sel, 1], c=colors[sel] / 255.0, s=2, linewidths=0)
     for b in proposals:
         ax.add_patch(Rectangle(b[:2] - b[3:5] / 2, b[3], b[4], fill=False, lw=0.5, ec=(0, 0, 0, 0.25)))
     if target is not None:

@@ -1,0 +1,101 @@
+"""`ws3dvg ground --scene SCENE_ID --text "the red chair next to the table"`
+
+Loads the trained student and the cached proposals (run from the pipeline's root, after
+`dvc repro`), prints the chosen box and its score, and writes a PLY and a top-down PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from .errors import DataError
+
+
+def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = "auto") -> dict:
+    from .config import load_params, resolve_device
+    from .grounding.data import collate
+    from .grounding.student import build_student
+    from .grounding.visualize import PRED_COLOR, write_scene_ply, write_topdown_png
+    from .labels import OTHERS
+    from .preprocess import read_scene
+    from .synth.describe import tokenize
+    from .text.vocab import Vocabulary, encode_batch
+
+    if not text or not text.strip():
+        raise ValueError("--text is empty: give the sentence that describes the object")
+    params = load_params(root / "params.yaml")
+    device = resolve_device(device_name if device_name != "auto" else params["base"]["device"])
+    cache = None
+    for split in ("val", "train"):
+        path = root / "data" / "proposals" / f"{split}.h5"
+        if path.exists():
+            with h5py.File(path, "r") as h5:
+                if scene in h5:
+                    cache = path
+                    props = {k: h5[scene][k][()] for k in h5[scene]}
+                    break
+    if cache is None:
+        raise DataError(root / "data" / "proposals", f"unknown scene {scene!r}: no cached proposals for it "
+                                                    "(run `dvc repro cache_detector`, or check the id)")
+    tokens = tokenize(text)
+    if not tokens:
+        raise ValueError(f"--text {text!r} has no words")
+    vocab = Vocabulary.load(root / "data" / "language" / "vocab.json")
+    lcfg = params["language"]
+    ids, mask, length = encode_batch([tokens], [[]], vocab, lcfg["max_len"], lcfg["sos_eos"])
+    weights = torch.load(root / "models" / "student" / "student.pt", map_location=device, weights_only=False)
+    mv = params["teacher"]["use_multiview"]
+    model = build_student(weights["config"], str(root / "data" / "language"), props["features"].shape[1], 0, mv).to(device)
+    model.load_state_dict(weights["model"])
+    model.eval()
+    item = {"scene": scene, "sentence_index": np.array([0]), "ids": ids, "mask": mask, "length": length,
+            "class18": np.array([OTHERS]), **{k: props[k] for k in ("center", "size", "corners", "objectness",
+                                                                    "class_scores", "features", "seed_index")}}
+    if mv:
+        with h5py.File(root / params["data"]["multiview"], "r") as h5:
+            item["multiview"] = h5[scene][()][props["seed_index"]].astype(np.float32)
+    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in collate([item]).items()}
+    with torch.no_grad():
+        scores = model(batch)["scores"][0, 0].float()
+    best = int(scores.argmax())
+    box = np.concatenate([props["center"][best], props["size"][best]])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = read_scene(root / params["data"]["preprocessed"], scene)
+    pts, cols = data["points"][:, :3], data["points"][:, 3:6].astype(np.uint8)
+    stem = out_dir / f"{scene}_{'_'.join(tokens[:6])}"
+    write_scene_ply(f"{stem}.ply", pts, cols, [(box, PRED_COLOR)])
+    write_topdown_png(f"{stem}.png", pts, cols, np.concatenate([props["center"], props["size"]], 1), None, box, text)
+    return {"scene": scene, "proposal": best, "box": box.tolist(), "score": float(scores[best]),
+            "ply": f"{stem}.ply", "png": f"{stem}.png"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="ws3dvg", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("ground", help="find the object a sentence refers to in a scene")
+    g.add_argument("--scene", required=True)
+    g.add_argument("--text", required=True)
+    g.add_argument("--root", default=".", help="pipeline root (holds params.yaml, data/, models/)")
+    g.add_argument("--out", default="predictions", help="folder for the PLY and PNG")
+    g.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    try:
+        res = ground(args.scene, args.text, Path(args.root), Path(args.out), args.device)
+    except (DataError, ValueError) as exc:
+        print(f"ws3dvg: error: {exc}", file=sys.stderr)
+        return 2
+    c, s = res["box"][:3], res["box"][3:]
+    print(f"scene {res['scene']}: proposal {res['proposal']}, score {res['score']:.3f}")
+    print(f"box centre ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}) m, size ({s[0]:.2f}, {s[1]:.2f}, {s[2]:.2f}) m")
+    print(f"wrote {res['ply']} and {res['png']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
