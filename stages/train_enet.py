@@ -1,0 +1,29 @@
+"""Stage train_enet: ENet on the frames' label images (only where no released ENet weights are used)."""
+
+from pathlib import Path
+
+from ws3dvg.atomic import atomic_file, write_json
+from ws3dvg.config import load_params, resolve_device, setup_logging
+from ws3dvg.enet_training import train_enet
+from ws3dvg.labels import LabelMap
+from ws3dvg.preprocess import read_splits
+
+
+def main(out: str = "models/enet/enet.pth", metrics: str = "metrics/enet.json") -> None:
+    import torch
+
+    log = setup_logging("train_enet")
+    params = load_params()
+    data = params["data"]
+    device = resolve_device(params["base"]["device"])
+    model, result = train_enet(params["enet"], data["frames"], read_splits(data["preprocessed"]),
+                               LabelMap.read(data["label_map"]), device, params["base"]["seed"])
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out) as tmp:
+        torch.save(model.state_dict(), tmp)  # the released layout: a plain state dict
+    write_json(metrics, result)
+    log.info("%s", result)
+
+
+if __name__ == "__main__":
+    main()
