@@ -101,7 +101,7 @@ def test_projection_on_synthetic_frames(tiny_synth, tiny_h5):
     cfg = {"image_size": [64, 48], "frames_per_scene": 0, "depth_threshold": 0.1, "batch_size": 4}
     stats = project_all(ENet(), str(tiny_synth / "frames"), str(tiny_h5), ["scene0000_00"], cfg,
                         str(tiny_h5.parent / "mv.h5"), torch.device("cpu"))
-    assert 0.05 < stats["covered_share"] <= 1.0
+    assert 0.01 < stats["covered_share"] <= 1.0  # 2 tiny frames at an 8 x 6 feature map
 
 
 @pytest.mark.parametrize("problem", ["pose", "intrinsics", "depth_type"])
