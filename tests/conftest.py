@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_LABEL_TABLE = REPO.parent / "shared" / "data" / "scannet-meta" / "scannetv2-labels.combined.tsv"
 
 TINY_SYNTH = {
-    "n_scenes": 3, "val_fraction": 0.34, "room_size": [5.0, 7.0], "objects_per_room": [7, 9],
+    "n_scenes": 3, "workers": 1, "val_fraction": 0.34, "room_size": [5.0, 7.0], "objects_per_room": [7, 9],
     "multiple_classes_per_room": [2, 2], "copies_per_multiple_class": [2, 3], "small_items_per_room": [1, 2],
     "mesh_resolution": 0.15, "descriptions_per_object": 2, "relation_share": 0.7, "frames_per_scene": 2,
     "image_size": [40, 30],

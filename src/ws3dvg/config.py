@@ -20,7 +20,7 @@ def load_schema() -> dict:
 
 def validate_params(params: dict, source: str = "params.yaml") -> dict:
     """Raise ParamsError naming the first bad key (dotted path) and what is allowed."""
-    import jsonschema
+    import jsonschema  # a dependency of the package (Snakemake and DVC need it too)
 
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))

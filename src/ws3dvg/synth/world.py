@@ -121,6 +121,10 @@ def _write_frames(fdir: Path, room, mesh, to_raw, k, w, h, cfg, rng, label_ids) 
         write_matrix(fdir / "pose" / f"{i}.txt", to_raw @ pose)
 
 
+def _write_scene_job(args):
+    return write_scene(*args)
+
+
 def synthesize(root: str | Path, cfg: dict, seed: int) -> dict:
     """Write the whole synthetic dataset under `root` (which should be empty)."""
     root = Path(root)
@@ -132,7 +136,15 @@ def synthesize(root: str | Path, cfg: dict, seed: int) -> dict:
     n = cfg["n_scenes"]
     n_val = max(1, int(round(n * cfg["val_fraction"])))
     split_of = {scene_name(i): ("train" if i < n - n_val else "val") for i in range(n)}
-    results = [write_scene(root, i, cfg, seed, label_ids) for i in tqdm(range(n), desc="synthesize", unit="scene")]
+    # scenes are independent (each has its own generator), so workers do not change a byte
+    jobs = [(root, i, cfg, seed, label_ids) for i in range(n)]
+    if cfg.get("workers", 1) > 1 and n > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(cfg["workers"]) as pool:
+            results = list(tqdm(pool.map(_write_scene_job, jobs), total=n, desc="synthesize", unit="scene"))
+    else:
+        results = [_write_scene_job(j) for j in tqdm(jobs, desc="synthesize", unit="scene")]
 
     for split in ("train", "val"):
         names = [s for s, sp in split_of.items() if sp == split]

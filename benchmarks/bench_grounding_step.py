@@ -1,0 +1,112 @@
+"""One training step of the grounding head on cached-detector-shaped inputs (DESIGN.md section 6).
+
+Language GRU, relation encoder, student, coarse top-K, reconstruction over K = 8 candidates,
+all losses (MIL, language classification, reconstruction, distillation), backward, AdamW.
+256 proposals x 288-d, 32 words, vocabulary 3,500; B scenes x 8 sentences.
+
+    PYTHONPATH=src python benchmarks/bench_grounding_step.py [--batches 4 8 16] [--json out.json]
+
+Median of `--steps` CUDA-event timings after warm-up; peak memory from torch.cuda.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from ws3dvg.models.grounding import Student, Teacher, distillation_loss, teacher_losses
+
+CFG = {"hidden": 288, "embedding_dim": 300, "word_dropout": 0.2, "topk": 8, "objectness_threshold": 0.5,
+       "use_feature_term": True, "use_class_terms": True, "use_reconstruction": True, "random_mask": 0.3,
+       "all_candidates_epochs": 3, "loss_weights": {"mil": 2.0, "lang_cls": 2.0, "recon": 1.0}}
+
+
+def make_batch(b, s, p, length, vocab, device, g):
+    lengths = torch.randint(8, length + 1, (b, s), generator=g)
+    ids = torch.randint(4, vocab, (b, s, length), generator=g)
+    pos = torch.arange(length)
+    valid = pos < lengths[..., None]
+    ids = torch.where(valid, ids, 0)
+    mask = torch.where(valid, (torch.rand(b, s, length, generator=g) < 0.15).long(), 2)
+    center = torch.rand(b, p, 3, generator=g) * 6
+    size = torch.rand(b, p, 3, generator=g) + 0.2
+    signs = torch.tensor([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=torch.float32) / 2
+    batch = {"ids": ids, "mask": mask, "length": lengths, "class18": torch.randint(0, 18, (b, s), generator=g),
+             "sent_mask": torch.ones(b, s, dtype=torch.bool), "prop_mask": torch.ones(b, p, dtype=torch.bool),
+             "features": torch.randn(b, p, 288, generator=g), "center": center, "size": size,
+             "corners": center[:, :, None] + signs * size[:, :, None],
+             "objectness": torch.rand(b, p, generator=g) * 0.5 + 0.5,
+             "class_scores": torch.softmax(torch.randn(b, p, 18, generator=g) * 3, -1)}
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batches", type=int, nargs="+", default=[4, 8, 16])
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--amp", type=int, default=1)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    dev = torch.device(args.device)
+    res = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
+           "amp_bf16": bool(args.amp and dev.type == "cuda"), "rows": {}}
+    for b in args.batches:
+        torch.manual_seed(0)
+        g = torch.Generator().manual_seed(0)
+        teacher = Teacher(3500, 288, CFG).to(dev)
+        student = Student(3500, 288, CFG).to(dev)
+        params = list(teacher.parameters()) + list(student.parameters())
+        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=5e-4, fused=dev.type == "cuda")
+        batch = make_batch(b, 8, 256, 32, 3500, dev, g)
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if args.amp and dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+        def step():
+            with amp:
+                out = teacher(batch, random_mask=0.3)
+                sout = student(batch)
+            loss, _ = teacher_losses(out, batch, CFG, epoch=5)
+            sm = batch["sent_mask"]
+            loss = loss + distillation_loss(sout["scores"], out["candidates"], out["recon"].detach(),
+                                            out["candidate_valid"], sm)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        for _ in range(args.warmup):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        times = []
+        for _ in range(args.steps):
+            if dev.type == "cuda":
+                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                s.record()
+                step()
+                e.record()
+                torch.cuda.synchronize()
+                times.append(s.elapsed_time(e))
+            else:
+                t = time.perf_counter()
+                step()
+                times.append((time.perf_counter() - t) * 1e3)
+        med = statistics.median(times)
+        row = {"median_ms": round(med, 2), "sentences_per_s": round(b * 8 / med * 1e3, 1)}
+        if dev.type == "cuda":
+            row["peak_MiB"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        res["rows"][f"{b}x8"] = row
+        print(f"{b}x8: {row}", flush=True)
+    print(json.dumps(res, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole pipeline on a GPU box without dvc: the stage modules in dvc.yaml's order, with
+# benchmarks/params-gpu.yaml. Usage: bash benchmarks/run_gpu_pipeline.sh FIRST_STAGE LAST_STAGE
+set -euo pipefail
+cp benchmarks/params-gpu.yaml params.yaml
+stages=(synthesize preprocess mask_keywords train_enet project_multiview train_detector cache_detector train_teacher distill evaluate)
+on=0
+for s in "${stages[@]}"; do
+  [ "$s" = "$1" ] && on=1
+  if [ $on = 1 ]; then
+    t0=$(date +%s.%N)
+    if [ "$s" = synthesize ]; then python -m stages.synthesize data/synthetic; else python -m "stages.$s"; fi
+    echo "STAGE $s $(python -c "print(round($(date +%s.%N) - $t0, 1))") s"
+  fi
+  [ "$s" = "$2" ] && break
+done
