@@ -51,18 +51,20 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--amp", type=int, default=1)
+    ap.add_argument("--graph", type=int, default=0, help="capture the whole step (fwd, bwd, AdamW) in a CUDA graph")
     ap.add_argument("--json")
     args = ap.parse_args()
     dev = torch.device(args.device)
     res = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
-           "amp_bf16": bool(args.amp and dev.type == "cuda"), "rows": {}}
+           "amp_bf16": bool(args.amp and dev.type == "cuda"), "cuda_graph": bool(args.graph), "rows": {}}
     for b in args.batches:
         torch.manual_seed(0)
         g = torch.Generator().manual_seed(0)
         teacher = Teacher(3500, 288, CFG).to(dev)
         student = Student(3500, 288, CFG).to(dev)
         params = list(teacher.parameters()) + list(student.parameters())
-        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=5e-4, fused=dev.type == "cuda")
+        graph = bool(args.graph and dev.type == "cuda")
+        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=5e-4, fused=dev.type == "cuda", capturable=graph)
         batch = make_batch(b, 8, 256, 32, 3500, dev, g)
         amp = torch.autocast("cuda", dtype=torch.bfloat16) if args.amp and dev.type == "cuda" else torch.autocast("cpu", enabled=False)
 
@@ -78,6 +80,20 @@ def main():
             loss.backward()
             opt.step()
 
+        if graph:
+            # whole-step capture: warm up on a side stream, then record fwd + bwd + optimiser once;
+            # a replay reruns every kernel with no Python and no launch overhead
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(args.warmup):
+                    step()
+            torch.cuda.current_stream().wait_stream(side)
+            g_ = torch.cuda.CUDAGraph()
+            opt.zero_grad(set_to_none=True)
+            with torch.cuda.graph(g_):
+                step()
+            eager_step, step = step, g_.replay  # noqa: F841
         for _ in range(args.warmup):
             step()
         if dev.type == "cuda":

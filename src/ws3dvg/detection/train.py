@@ -30,9 +30,14 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     train_set = scene_set(cfg, h5, splits["train"], True, seed, multiview_h5)
     val_set = scene_set(cfg, h5, splits["val"], False, seed, multiview_h5)
     model = build_detector(cfg, feature_dim(cfg["input_features"])).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    # GroupFree-3D trains its transformer decoder at a tenth of the backbone's learning rate
+    decoder = [p for n, p in model.named_parameters() if n.startswith(("decoder", "prediction_heads"))]
+    rest = [p for n, p in model.named_parameters() if not n.startswith(("decoder", "prediction_heads"))]
+    lrs = [cfg["lr"], cfg["lr"] * cfg["decoder_lr_scale"]]
+    opt = torch.optim.AdamW([{"params": rest, "lr": lrs[0]}, {"params": decoder, "lr": lrs[1]}],
+                            weight_decay=cfg["weight_decay"])
     steps_per_epoch = max(1, len(train_set) // cfg["batch_size"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["epochs"] * steps_per_epoch,
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lrs, total_steps=cfg["epochs"] * steps_per_epoch,
                                                 pct_start=0.1)
     ckpt = Checkpoint(out_dir, {"detector": cfg, "seed": seed, "splits": splits})
     start, _ = ckpt.load(model, opt, sched, device)

@@ -70,7 +70,8 @@ def run_teacher(model: Teacher, dataset: GroundingSet, cfg: dict, device, desc="
         sel = batch["sent_mask"]
         idx = batch["sentence_index"][sel].cpu().numpy()
         kk = res["candidates"].shape[-1]
-        out["candidates"][idx, :kk] = res["candidates"][sel].cpu().numpy()
+        cand_ok = res["candidate_valid"][sel]
+        out["candidates"][idx, :kk] = torch.where(cand_ok, res["candidates"][sel], 0).cpu().numpy()
         out["coarse"][idx, :kk] = res["candidate_weights"][sel].float().cpu().numpy()
         out["valid"][idx, :kk] = res["candidate_valid"][sel].cpu().numpy()
         if "recon" in res:

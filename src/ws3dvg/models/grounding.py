@@ -203,7 +203,7 @@ class Teacher(nn.Module):
 
 def mil_loss(sentence, proposal, prop_mask, sent_mask, temperature: float = 0.1):
     """InfoNCE over the batch's scenes: a sentence against the best-matching proposal of every scene."""
-    sim = torch.einsum("bsh,cph->bscp", F.normalize(sentence, dim=-1), F.normalize(proposal, dim=-1))
+    sim = torch.einsum("bsh,cph->bscp", F.normalize(sentence.float(), dim=-1), F.normalize(proposal.float(), dim=-1))
     sim = sim.masked_fill(~prop_mask[None, None], float("-inf")).amax(-1) / temperature  # (B, S, B)
     target = torch.arange(sentence.shape[0], device=sentence.device)[:, None].expand(-1, sentence.shape[1])
     ce = F.cross_entropy(sim.flatten(0, 1), target.flatten(), reduction="none")
@@ -214,10 +214,10 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int) -> tuple[torch
     sm = batch["sent_mask"]
     n = sm.sum().clamp_min(1)
     terms = {"mil": mil_loss(out["sentence"], out["proposal"], batch["prop_mask"], sm),
-             "lang_cls": (F.cross_entropy(out["class_logits"].flatten(0, 1), batch["class18"].flatten(),
+             "lang_cls": (F.cross_entropy(out["class_logits"].float().flatten(0, 1), batch["class18"].flatten(),
                                           reduction="none") * sm.flatten()).sum() / n}
     if "recon" in out:
-        recon = out["recon"]
+        recon = out["recon"].float()
         k = recon.shape[-1]
         keep = k if epoch < cfg["all_candidates_epochs"] else max(1, k // 2)
         best = recon.topk(keep, dim=-1, largest=False).values  # the best half after the first epochs
@@ -269,6 +269,8 @@ def distillation_loss(scores, candidates, recon, cand_valid, sent_mask):
     scores (B, S, P); candidates, recon, cand_valid (B, S, K) -> scalar
     """
     k = candidates.shape[-1]
+    # cached indices of invalid candidates may point past this batch's padding: never gather there
+    candidates = torch.where(cand_valid, candidates, 0).clamp(max=scores.shape[-1] - 1)
     order = recon.masked_fill(~cand_valid, float("inf")).argsort(-1)  # best first
     rank = order.argsort(-1)                                           # rank of each candidate
     reward = rank_rewards(k, scores.device)[rank] * cand_valid
