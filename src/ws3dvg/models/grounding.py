@@ -49,20 +49,29 @@ class LanguageEncoder(nn.Module):
 
 
 class RelationEncoder(nn.Module):
-    """Proposal features -> MLP, plus box (corner) and multiview embeddings -> self-attention layers."""
+    """Proposal features -> MLP, plus box (corner) and multiview embeddings -> self-attention layers.
+
+    The detector's own verdict on each proposal (18 class scores and objectness) goes into the MLP
+    with its feature: released detectors' features carry it implicitly, pooled backbone features
+    (gt mode) do not.
+    """
 
     def __init__(self, in_dim: int, hidden: int = 288, heads: int = 8, layers: int = 2, multiview_dim: int = 0,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, num_class: int = 18):
         super().__init__()
-        self.features_mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        self.input_norm = nn.LayerNorm(in_dim)
+        self.features_mlp = nn.Sequential(nn.Linear(in_dim + num_class + 1, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
         self.box_embedding = nn.Sequential(nn.Linear(24, hidden), nn.LayerNorm(hidden))
         self.multiview_embedding = nn.Sequential(nn.Linear(multiview_dim, 32), nn.ReLU(), nn.Linear(32, hidden)) \
             if multiview_dim else None
         self.layers = nn.ModuleList(nn.TransformerEncoderLayer(hidden, heads, 2 * hidden, dropout, batch_first=True)
                                     for _ in range(layers))
 
-    def forward(self, features, corners, prop_mask, multiview=None) -> torch.Tensor:
-        x = self.features_mlp(features) + self.box_embedding(corners.flatten(-2))
+    def forward(self, features, corners, prop_mask, multiview=None, class_scores=None, objectness=None) -> torch.Tensor:
+        extra = [class_scores if class_scores is not None else features.new_zeros(features.shape[:2] + (18,)),
+                 (objectness if objectness is not None else features.new_ones(features.shape[:2]))[..., None]]
+        x = self.features_mlp(torch.cat([self.input_norm(features)] + extra, -1))
+        x = x + self.box_embedding(corners.flatten(-2))
         if self.multiview_embedding is not None and multiview is not None:
             x = x + self.multiview_embedding(multiview)
         pad = ~prop_mask
@@ -166,7 +175,8 @@ class Teacher(nn.Module):
     def encode(self, batch: dict) -> dict:
         b, s, length = batch["ids"].shape
         lang = self.language(batch["ids"].view(b * s, length), batch["length"].view(b * s))
-        prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"))
+        prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"),
+                             batch["class_scores"], batch["objectness"])
         return {"word": lang["word"].view(b, s, length, -1), "sentence": lang["sentence"].view(b, s, -1),
                 "class_logits": lang["class_logits"].view(b, s, -1), "word_mask": lang["word_mask"].view(b, s, length),
                 "proposal": prop}
@@ -247,7 +257,8 @@ class Student(nn.Module):
     def forward(self, batch: dict) -> dict:
         b, s, length = batch["ids"].shape
         lang = self.language(batch["ids"].view(b * s, length), batch["length"].view(b * s))
-        prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"))
+        prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"),
+                             batch["class_scores"], batch["objectness"])
         p = prop.shape[1]
         q = prop[:, None].expand(-1, s, -1, -1).reshape(b * s, p, -1)
         att = self.cross_attention(q, lang["word"], lang["word"], key_padding_mask=~lang["word_mask"], need_weights=False)[0]
