@@ -71,7 +71,13 @@ class Checkpoint:
 
             logging.getLogger(__name__).info("%s was written under other params: starting afresh", self.path)
             return 0, {}
-        model.load_state_dict(state["model"])
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError:  # same params, but the code's model changed since: not resumable
+            import logging
+
+            logging.getLogger(__name__).info("%s does not fit the current model: starting afresh", self.path)
+            return 0, {}
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
