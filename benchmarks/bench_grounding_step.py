@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-
 import torch
+
+from bench_pointops import timeit
 
 from ws3dvg.models.grounding import Student, Teacher, distillation_loss, teacher_losses
 
@@ -94,25 +93,9 @@ def main():
             with torch.cuda.graph(g_):
                 step()
             eager_step, step = step, g_.replay  # noqa: F841
-        for _ in range(args.warmup):
-            step()
         if dev.type == "cuda":
-            torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
-        times = []
-        for _ in range(args.steps):
-            if dev.type == "cuda":
-                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                s.record()
-                step()
-                e.record()
-                torch.cuda.synchronize()
-                times.append(s.elapsed_time(e))
-            else:
-                t = time.perf_counter()
-                step()
-                times.append((time.perf_counter() - t) * 1e3)
-        med = statistics.median(times)
+        med = timeit(step, dev, args.steps, args.warmup)  # the same timing as the point-op benchmark
         row = {"median_ms": round(med, 2), "sentences_per_s": round(b * 8 / med * 1e3, 1)}
         if dev.type == "cuda":
             row["peak_MiB"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
