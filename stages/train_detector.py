@@ -6,7 +6,7 @@ from ws3dvg.atomic import write_json
 from ws3dvg.config import load_params, resolve_device, setup_logging
 from ws3dvg.detection.checkpoints import load_pretrained
 from ws3dvg.detection.data import feature_dim
-from ws3dvg.detection.train import evaluate_detector, save_detector, scene_set, train_detector
+from ws3dvg.detection.train import evaluate_detector, mean_sizes, save_detector, scene_set, train_detector
 from ws3dvg.models.detector import build_detector
 from ws3dvg.preprocess import read_splits
 
@@ -20,7 +20,8 @@ def main(out_dir: str = "models/detector", metrics: str = "metrics/detector.json
     splits = read_splits(data["preprocessed"])
     mv = data["multiview"] if "multiview" in cfg["input_features"] else None
     if cfg["pretrained"]:
-        model = build_detector(cfg, feature_dim(cfg["input_features"])).to(device)
+        sizes = mean_sizes(cfg, data["preprocessed"], splits["train"])
+        model = build_detector(cfg, feature_dim(cfg["input_features"]), sizes).to(device)
         load_pretrained(model, cfg["pretrained"], cfg["model"])
         result = evaluate_detector(model, scene_set(cfg, data["preprocessed"], splits["val"], False, 0, mv), cfg, device)
     else:

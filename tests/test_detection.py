@@ -1,5 +1,7 @@
 """Box IoU, NMS, AP, checkpoint mapping, a tiny detector that overfits, and the cache layout."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -8,9 +10,10 @@ from ws3dvg.detection.checkpoints import load_pretrained, rename, unwrap
 from ws3dvg.detection.metrics import average_precision, match_detections, mean_ap, nms
 from ws3dvg.geometry import box_iou, oriented_box_iou
 
+# deltas 1.0: the fastest to fit, which is what the overfit test checks
 TINY_DETECTOR = {"model": "groupfree", "num_points": 1024, "input_features": ["height", "color", "normal"],
                  "sa_npoints": [256, 128, 64, 32], "width": 1, "num_proposal": 32, "decoder_layers": 2, "ffn_dim": 64,
-                 "batch_size": 2, "epochs": 1, "lr": 0.003, "decoder_lr_scale": 0.1, "weight_decay": 0.0, "eval_every": 100, "nms_iou": 0.25,
+                 "batch_size": 2, "epochs": 1, "lr": 0.003, "decoder_lr_scale": 0.1, "mean_sizes": "", "center_delta": 1.0, "size_delta": 1.0, "weight_decay": 0.0, "eval_every": 100, "nms_iou": 0.25,
                  "amp": False, "loader_workers": 0, "pretrained": ""}
 
 
@@ -72,22 +75,27 @@ def test_checkpoint_mapping_reports_keys(tmp_path):
     from ws3dvg.models.detector import build_detector
 
     model = build_detector(TINY_DETECTOR, 7)
-    state = {("module." + k).replace("points_obj_cls.0.layer0.conv.", "points_obj_cls.conv1."): v.clone()
-             for k, v in model.state_dict().items()}
+    state = {"module." + k: v.clone() for k, v in model.state_dict().items() if k != "mean_size_arr"}
     state["module.extra_head.weight"] = torch.zeros(3)
     first = next(k for k in state if k.endswith("sa1.mlp_module.layer0.conv.weight"))
     state[first] = torch.zeros(1)  # wrong shape
     torch.save({"model_state_dict": state}, tmp_path / "ckpt.tar")
-    assert "points_obj_cls.0.layer0.conv.weight" in rename(unwrap({"model": state}), [(r"^module\.", ""),
-                                                           (r"^points_obj_cls\.conv1\.", "points_obj_cls.0.layer0.conv.")])
     report = load_pretrained(build_detector(TINY_DETECTOR, 7), tmp_path / "ckpt.tar", "groupfree")
     assert report["unexpected"] == ["extra_head.weight"]
     assert report["shape_mismatch"] == ["backbone_net.sa1.mlp_module.layer0.conv.weight"]
-    assert report["missing"] == ["backbone_net.sa1.mlp_module.layer0.conv.weight"]
+    assert report["missing"] == ["backbone_net.sa1.mlp_module.layer0.conv.weight"]  # mean sizes are not reported
+
+
+def test_rename_refuses_two_different_tensors_on_one_key():
+    table = [(r"^decoder\.(\d+)\.self_posembed\.", r"decoder_self_posembeds.\1.")]
+    same = {"decoder_self_posembeds.0.w": torch.ones(2), "decoder.0.self_posembed.w": torch.ones(2)}
+    assert list(rename(same, table)) == ["decoder_self_posembeds.0.w"]
+    with pytest.raises(ValueError, match="decoder_self_posembeds.0.w"):
+        rename({**same, "decoder.0.self_posembed.w": torch.zeros(2)}, table)
 
 
 def test_tiny_detector_overfits_two_scenes(tiny_h5):
-    from ws3dvg.detection.data import SceneSet, collate, feature_dim
+    from ws3dvg.detection.data import SceneSet, class_mean_sizes, collate, feature_dim
     from ws3dvg.detection.loss import detection_loss
     from ws3dvg.detection.train import evaluate_detector
     from ws3dvg.models.detector import build_detector
@@ -95,13 +103,14 @@ def test_tiny_detector_overfits_two_scenes(tiny_h5):
     torch.manual_seed(0)
     cfg = dict(TINY_DETECTOR)
     ds = SceneSet(tiny_h5, ["scene0000_00", "scene0001_00"], cfg["num_points"], cfg["input_features"], seed=0)
-    model = build_detector(cfg, feature_dim(cfg["input_features"]))
+    model = build_detector(cfg, feature_dim(cfg["input_features"]), class_mean_sizes(tiny_h5, ds.scenes))
     before = evaluate_detector(model, ds, cfg, torch.device("cpu"))["mAP@0.25"]
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     batch = collate([ds[0], ds[1]])
     model.train()
     for _ in range(60):
-        loss, _ = detection_loss(model(batch["xyz"], batch["features"]), batch)
+        loss, _ = detection_loss(model(batch["xyz"], batch["features"]), batch, model.mean_size_arr,
+                                 cfg["center_delta"], cfg["size_delta"])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -133,3 +142,145 @@ def test_cache_layout(tiny_h5, tmp_path, mode):
     if mode == "gt":
         np.testing.assert_allclose(p["center"], scene["boxes"][scene["box_class18"] >= 0][:, :3], atol=1e-5)
         assert (p["objectness"] == 1).all() and len(p["gt_instance"]) == n
+
+
+# The state dict of GroupFree-3D's released ScanNet model (L6, O256: xyz input, width 1, 6 decoder
+# layers, FFN 2048, one heading bin, 18 size clusters), written out from its published module
+# definitions and saved the way its train_dist.py saves (DistributedDataParallel: `module.`).
+def _bn(prefix: str, c: int) -> dict:
+    return {f"{prefix}.weight": (c,), f"{prefix}.bias": (c,), f"{prefix}.running_mean": (c,),
+            f"{prefix}.running_var": (c,), f"{prefix}.num_batches_tracked": ()}
+
+
+def _conv(prefix: str, cout: int, cin: int, bias: bool = True, kernel=(1,)) -> dict:
+    return {f"{prefix}.weight": (cout, cin, *kernel), **({f"{prefix}.bias": (cout,)} if bias else {})}
+
+
+def _shared_mlp(prefix: str, channels: list[int]) -> dict:  # pointnet2 pytorch_utils.SharedMLP(bn=True)
+    out = {}
+    for i, (cin, cout) in enumerate(zip(channels, channels[1:])):
+        out.update(_conv(f"{prefix}.layer{i}.conv", cout, cin, bias=False, kernel=(1, 1)))
+        out.update(_bn(f"{prefix}.layer{i}.bn.bn", cout))
+    return out
+
+
+def _predict_head(prefix: str) -> dict:
+    out = {**_conv(f"{prefix}.conv1", 288, 288), **_bn(f"{prefix}.bn1", 288),
+           **_conv(f"{prefix}.conv2", 288, 288), **_bn(f"{prefix}.bn2", 288)}
+    for name, c in (("objectness_scores_head", 1), ("center_residual_head", 3), ("heading_class_head", 1),
+                    ("heading_residual_head", 1), ("size_class_head", 18), ("size_residual_head", 54),
+                    ("sem_cls_scores_head", 18)):
+        out.update(_conv(f"{prefix}.{name}", c, 288))
+    return out
+
+
+def _pos_embed(prefix: str, cin: int) -> dict:
+    return {**_conv(f"{prefix}.position_embedding_head.0", 288, cin), **_bn(f"{prefix}.position_embedding_head.1", 288),
+            **_conv(f"{prefix}.position_embedding_head.3", 288, 288)}
+
+
+def _attention(prefix: str) -> dict:
+    return {f"{prefix}.in_proj_weight": (864, 288), f"{prefix}.in_proj_bias": (864,),
+            f"{prefix}.out_proj.weight": (288, 288), f"{prefix}.out_proj.bias": (288,)}
+
+
+def released_groupfree_l6o256() -> dict:
+    keys = {}
+    for name, mlp in (("sa1", [3, 64, 64, 128]), ("sa2", [131, 128, 128, 256]), ("sa3", [259, 128, 128, 256]),
+                      ("sa4", [259, 128, 128, 256])):
+        keys.update(_shared_mlp(f"backbone_net.{name}.mlp_module", mlp))
+    keys.update(_shared_mlp("backbone_net.fp1.mlp", [512, 256, 256]))
+    keys.update(_shared_mlp("backbone_net.fp2.mlp", [512, 256, 288]))
+    keys.update({**_conv("points_obj_cls.conv1", 288, 288), **_bn("points_obj_cls.bn1", 288),
+                 **_conv("points_obj_cls.conv2", 288, 288), **_bn("points_obj_cls.bn2", 288),
+                 **_conv("points_obj_cls.conv3", 1, 288)})
+    keys.update(_predict_head("proposal_head"))
+    keys.update({**_conv("decoder_key_proj", 288, 288), **_conv("decoder_query_proj", 288, 288)})
+    for i in range(6):
+        for owner in (f"decoder_self_posembeds.{i}", f"decoder.{i}.self_posembed"):  # one module, two names
+            keys.update(_pos_embed(owner, 6))
+        for owner in (f"decoder_cross_posembeds.{i}", f"decoder.{i}.cross_posembed"):
+            keys.update(_pos_embed(owner, 3))
+        keys.update({**_attention(f"decoder.{i}.self_attn"), **_attention(f"decoder.{i}.multihead_attn"),
+                     f"decoder.{i}.linear1.weight": (2048, 288), f"decoder.{i}.linear1.bias": (2048,),
+                     f"decoder.{i}.linear2.weight": (288, 2048), f"decoder.{i}.linear2.bias": (288,)})
+        for n in (1, 2, 3):
+            keys.update({f"decoder.{i}.norm{n}.weight": (288,), f"decoder.{i}.norm{n}.bias": (288,)})
+        keys.update(_predict_head(f"prediction_heads.{i}"))
+    return keys
+
+
+RELEASED_L6O256_CONFIG = {**TINY_DETECTOR, "input_features": [], "num_points": 50000, "sa_npoints": [2048, 1024, 512, 256],
+                          "num_proposal": 256, "decoder_layers": 6, "ffn_dim": 2048}
+
+
+def test_released_groupfree_checkpoint_loads_without_leftovers(tmp_path):
+    from ws3dvg.models.detector import build_detector
+
+    g = torch.Generator().manual_seed(0)
+    shapes = released_groupfree_l6o256()
+    shared = {}  # a position-embedding tensor is one object under both of its names, as in the real file
+    state = {}
+    for k, shape in shapes.items():
+        canonical = re.sub(r"^decoder\.(\d+)\.(self|cross)_posembed\.", r"decoder_\2_posembeds.\1.", k)
+        state["module." + k] = shared.setdefault(canonical, torch.randn(shape, generator=g) if shape else torch.tensor(7))
+    torch.save({"config": None, "model": state, "optimizer": {}, "epoch": 400}, tmp_path / "scannet_l6o256.pth")
+
+    sizes = np.linspace(0.3, 2.0, 54, dtype=np.float32).reshape(18, 3)
+    model = build_detector(RELEASED_L6O256_CONFIG, 0, sizes)
+    report = load_pretrained(model, tmp_path / "scannet_l6o256.pth", "groupfree")
+    assert report == {"missing": [], "unexpected": [], "shape_mismatch": []}
+    own = model.state_dict()
+    assert len(own) == len(shared) + 1  # + the mean sizes, which released files keep outside the model
+    assert torch.equal(own["decoder_self_posembeds.3.position_embedding_head.0.weight"],
+                       state["module.decoder.3.self_posembed.position_embedding_head.0.weight"])
+    assert torch.equal(own["prediction_heads.5.size_residual_head.weight"], state["module.prediction_heads.5.size_residual_head.weight"])
+    assert torch.equal(own["mean_size_arr"], torch.from_numpy(sizes))  # kept: not in the file
+
+
+def test_predict_head_decodes_size_from_the_best_cluster():
+    from ws3dvg.models.detector import PredictHead
+
+    head = PredictHead(4, num_class=2, num_size_cluster=2).eval()
+    for conv in (head.size_class_head, head.size_residual_head):
+        torch.nn.init.zeros_(conv.weight)
+    head.size_class_head.bias.data = torch.tensor([0.0, 1.0])            # cluster 1 wins
+    head.size_residual_head.bias.data = torch.tensor([9.0, 9, 9, 0.5, 0, -0.5])
+    mean = torch.tensor([[1.0, 1, 1], [2.0, 4, 6]])
+    out = head(torch.randn(1, 4, 3), torch.zeros(1, 3, 3), mean)
+    assert torch.allclose(out["size"], torch.tensor([3.0, 4, 3]).expand(1, 3, 3))  # mean * (1 + residual)
+    assert out["size_residuals_normalized"].shape == (1, 3, 2, 3)
+
+
+def test_class_mean_sizes_and_released_means_file(tiny_h5, tmp_path):
+    from ws3dvg.detection.data import class_mean_sizes, read_mean_sizes
+    from ws3dvg.errors import DataError
+    from ws3dvg.preprocess import read_scene
+
+    scenes = ["scene0000_00", "scene0001_00"]
+    means = class_mean_sizes(tiny_h5, scenes)
+    boxes = np.concatenate([read_scene(tiny_h5, s)["boxes"] for s in scenes])
+    cls = np.concatenate([read_scene(tiny_h5, s)["box_class18"] for s in scenes])
+    c = int(cls[cls >= 0][0])
+    assert np.allclose(means[c], boxes[cls == c, 3:6].mean(0), atol=1e-5)
+    absent = [k for k in range(18) if k not in set(cls.tolist())][0]
+    assert np.allclose(means[absent], boxes[cls >= 0, 3:6].mean(0), atol=1e-5)
+    np.savez(tmp_path / "scannet_means.npz", means)
+    assert np.array_equal(read_mean_sizes(tmp_path / "scannet_means.npz"), means)
+    np.savez(tmp_path / "bad.npz", means[:5])
+    with pytest.raises(DataError, match="bad.npz.*18 positive"):
+        read_mean_sizes(tmp_path / "bad.npz")
+
+
+def test_xyz_only_input_as_the_released_scannet_models(tiny_h5):
+    from ws3dvg.detection.data import SceneSet, collate
+    from ws3dvg.models.detector import build_detector
+
+    ds = SceneSet(tiny_h5, ["scene0000_00", "scene0001_00"], 512, [])
+    batch = collate([ds[0], ds[1]])
+    assert batch["features"].shape == (2, 0, 512)
+    model = build_detector({**TINY_DETECTOR, "input_features": []}, 0).eval()
+    assert model.backbone_net.sa1.mlp_module.layer0.conv.weight.shape[1] == 3  # relative xyz only
+    with torch.no_grad():
+        out = model(batch["xyz"], batch["features"])
+    assert out["center"].shape == (2, TINY_DETECTOR["num_proposal"], 3) and out["sem_logits"].shape[-1] == 18

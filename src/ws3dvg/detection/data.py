@@ -23,6 +23,35 @@ def feature_dim(names: list[str]) -> int:
     return sum(FEATURE_DIMS[n] for n in names)
 
 
+def class_mean_sizes(h5_path, scenes: list[str], num_class: int = 18) -> np.ndarray:
+    """Mean GT box size per class over `scenes` (how VoteNet's scannet_means.npz was made); (18, 3).
+
+    A class without boxes gets the mean over all boxes."""
+    boxes = [(d["boxes"][:, 3:6], d["box_class18"]) for d in (read_scene(h5_path, s) for s in scenes)]
+    sizes = np.concatenate([b for b, _ in boxes]) if boxes else np.zeros((0, 3))
+    classes = np.concatenate([c for _, c in boxes]) if boxes else np.zeros(0, int)
+    keep = classes >= 0
+    sizes, classes = sizes[keep], classes[keep]
+    if not len(sizes):
+        raise DataError(h5_path, "no boxes of the 18 classes in the training scenes")
+    sums = np.zeros((num_class, 3))
+    np.add.at(sums, classes, sizes)
+    counts = np.bincount(classes, minlength=num_class)[:, None]
+    return np.where(counts > 0, sums / np.maximum(counts, 1), sizes.mean(0)).astype(np.float32)
+
+
+def read_mean_sizes(path) -> np.ndarray:
+    """ScanNet's size-cluster means as VoteNet / GroupFree-3D ship them (scannet_means.npz, `arr_0`, (18, 3))."""
+    try:
+        with np.load(path) as z:
+            arr = z[z.files[0]]
+    except (OSError, ValueError, IndexError) as e:
+        raise DataError(path, f"cannot read mean sizes: {e}") from e
+    if arr.shape != (18, 3) or not np.all(arr > 0):
+        raise DataError(path, f"mean sizes must be 18 positive (x, y, z) rows, got shape {arr.shape}")
+    return arr.astype(np.float32)
+
+
 class SceneSet(torch.utils.data.Dataset):
     def __init__(self, h5_path, scenes: list[str], num_points: int, features: list[str],
                  multiview_h5: str | None = None, augment: bool = False, seed: int = 0):

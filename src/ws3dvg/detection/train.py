@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from ..training import Checkpoint, autocast, make_loader, save_weights, seed_everything, to_device
 from ..tracking import Curves
-from .data import SceneSet, collate, feature_dim
+from .data import SceneSet, class_mean_sizes, collate, feature_dim, read_mean_sizes
 from .loss import detection_loss
 from .metrics import mean_ap, nms
 from ..models.detector import build_detector
@@ -24,15 +24,20 @@ def scene_set(cfg: dict, h5: str, scenes: list[str], augment: bool, seed: int, m
     return SceneSet(h5, scenes, cfg["num_points"], cfg["input_features"], multiview_h5, augment, seed)
 
 
+def mean_sizes(cfg: dict, h5: str, train_scenes: list[str]) -> np.ndarray:
+    """Size-cluster means: ScanNet's released file when configured, else the training boxes' class means."""
+    return read_mean_sizes(cfg["mean_sizes"]) if cfg["mean_sizes"] else class_mean_sizes(h5, train_scenes)
+
+
 def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str, device: torch.device, seed: int,
                    multiview_h5: str | None = None) -> dict:
     seed_everything(seed)
     train_set = scene_set(cfg, h5, splits["train"], True, seed, multiview_h5)
     val_set = scene_set(cfg, h5, splits["val"], False, seed, multiview_h5)
-    model = build_detector(cfg, feature_dim(cfg["input_features"])).to(device)
-    # GroupFree-3D trains its transformer decoder at a tenth of the backbone's learning rate
-    decoder = [p for n, p in model.named_parameters() if n.startswith(("decoder", "prediction_heads"))]
-    rest = [p for n, p in model.named_parameters() if not n.startswith(("decoder", "prediction_heads"))]
+    model = build_detector(cfg, feature_dim(cfg["input_features"]), mean_sizes(cfg, h5, splits["train"])).to(device)
+    # GroupFree-3D trains its transformer decoder (every parameter named *decoder*) at a tenth of the rate
+    decoder = [p for n, p in model.named_parameters() if "decoder" in n]
+    rest = [p for n, p in model.named_parameters() if "decoder" not in n]
     lrs = [cfg["lr"], cfg["lr"] * cfg["decoder_lr_scale"]]
     opt = torch.optim.AdamW([{"params": rest, "lr": lrs[0]}, {"params": decoder, "lr": lrs[1]}],
                             weight_decay=cfg["weight_decay"])
@@ -54,7 +59,8 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
             batch = to_device(batch, device)
             with autocast(device, cfg["amp"]):
                 out = model(batch["xyz"], batch["features"])
-            loss, terms = detection_loss(_float(out), batch)
+            loss, terms = detection_loss(_float(out), batch, model.mean_size_arr, cfg["center_delta"],
+                                         cfg["size_delta"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -133,7 +139,8 @@ def evaluate_detector(model, dataset: SceneSet, cfg: dict, device: torch.device)
 
 
 def detector_config(cfg: dict) -> dict:
-    keys = ("model", "num_points", "input_features", "sa_npoints", "width", "num_proposal", "decoder_layers", "ffn_dim")
+    keys = ("model", "num_points", "input_features", "sa_npoints", "width", "num_proposal", "decoder_layers", "ffn_dim",
+            "mean_sizes")
     return {k: cfg[k] for k in keys}
 
 
