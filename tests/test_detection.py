@@ -284,3 +284,60 @@ def test_xyz_only_input_as_the_released_scannet_models(tiny_h5):
     with torch.no_grad():
         out = model(batch["xyz"], batch["features"])
     assert out["center"].shape == (2, TINY_DETECTOR["num_proposal"], 3) and out["sem_logits"].shape[-1] == 18
+
+
+def released_votenet_scannet() -> dict:
+    """VoteNet's released ScanNet model (height input, 256-d seeds, one heading bin, 18 size clusters)."""
+    keys = {}
+    for name, mlp in (("sa1", [4, 64, 64, 128]), ("sa2", [131, 128, 128, 256]), ("sa3", [259, 128, 128, 256]),
+                      ("sa4", [259, 128, 128, 256])):
+        keys.update(_shared_mlp(f"backbone_net.{name}.mlp_module", mlp))
+    keys.update(_shared_mlp("backbone_net.fp1.mlp", [512, 256, 256]))
+    keys.update(_shared_mlp("backbone_net.fp2.mlp", [512, 256, 256]))
+    keys.update({**_conv("vgen.conv1", 256, 256), **_conv("vgen.conv2", 256, 256), **_conv("vgen.conv3", 259, 256),
+                 **_bn("vgen.bn1", 256), **_bn("vgen.bn2", 256)})
+    keys.update(_shared_mlp("pnet.vote_aggregation.mlp_module", [259, 128, 128, 128]))
+    keys.update({**_conv("pnet.conv1", 128, 128), **_conv("pnet.conv2", 128, 128),
+                 **_conv("pnet.conv3", 2 + 3 + 2 + 18 * 4 + 18, 128), **_bn("pnet.bn1", 128), **_bn("pnet.bn2", 128)})
+    return keys
+
+
+def test_released_votenet_checkpoint_loads_without_leftovers(tmp_path):
+    from ws3dvg.models.detector import build_detector
+
+    g = torch.Generator().manual_seed(1)
+    state = {k: torch.randn(shape, generator=g) if shape else torch.tensor(3) for k, shape in released_votenet_scannet().items()}
+    torch.save({"epoch": 180, "model_state_dict": state}, tmp_path / "votenet_scannet.tar")
+    cfg = {**TINY_DETECTOR, "model": "votenet", "input_features": ["height"], "sa_npoints": [2048, 1024, 512, 256],
+           "num_proposal": 256}
+    model = build_detector(cfg, 1)
+    assert load_pretrained(model, tmp_path / "votenet_scannet.tar", "votenet") == \
+        {"missing": [], "unexpected": [], "shape_mismatch": []}
+    assert torch.equal(model.state_dict()["pnet.conv3.weight"], state["pnet.conv3.weight"])
+
+
+def test_votenet_decodes_its_fused_head_and_trains():
+    from ws3dvg.detection.loss import detection_loss
+    from ws3dvg.models.detector import ProposalModule, build_detector
+
+    head = ProposalModule(8, 4, num_class=2, num_size_cluster=2)
+    assert head.conv3.out_channels == 2 + 3 + 2 + 8 + 2
+    torch.nn.init.zeros_(head.conv3.weight)
+    head.conv3.bias.data = torch.tensor([0.5, 2.0, 0.1, 0.2, 0.3, 0, 0, 0.0, 1.0, 0, 0, 0, 0.5, 0.5, 0.5, 3.0, 4.0])
+    mean = torch.tensor([[1.0, 1, 1], [2.0, 2, 2]])
+    out, feat, inds = head.eval()(torch.rand(1, 16, 3), torch.randn(1, 8, 16), mean)
+    assert torch.allclose(out["objectness"], torch.tensor(1.5))      # two-class logits -> their difference
+    assert torch.allclose(out["size"], torch.tensor(3.0))            # cluster 1: 2 * (1 + 0.5)
+    assert torch.allclose(out["sem_logits"][0, 0], torch.tensor([3.0, 4.0]))
+    assert feat.shape == (1, 128, 4) and inds.shape == (1, 4)
+
+    model = build_detector({**TINY_DETECTOR, "model": "votenet"}, 7)
+    xyz, feats = torch.rand(2, 256, 3) * 3, torch.randn(2, 7, 256)
+    out = model(xyz, feats)
+    assert out["features"].shape == (2, TINY_DETECTOR["num_proposal"], 128)
+    batch = {"point_gt": torch.randint(-1, 2, (2, 256)), "gt_center": torch.rand(2, 2, 3), "gt_size": torch.rand(2, 2, 3) + 0.2,
+             "gt_class": torch.tensor([[0, 1], [1, 0]])}
+    loss, terms = detection_loss(out, batch, model.mean_size_arr)
+    loss.backward()
+    assert {"vote", "objectness", "center", "size", "size_cls", "sem"} <= set(terms)
+    assert model.vgen.conv1.weight.grad is not None

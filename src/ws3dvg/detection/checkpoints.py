@@ -29,12 +29,6 @@ RENAMES: dict[str, list[tuple[str, str]]] = {
     ],
     "votenet": [
         (r"^module\.", ""),
-        (r"^vgen\.conv1\.", "vgen.0.layer0.conv."),
-        (r"^vgen\.bn1\.", "vgen.0.layer0.bn.bn."),
-        (r"^vgen\.conv2\.", "vgen.0.layer1.conv."),
-        (r"^vgen\.bn2\.", "vgen.0.layer1.bn.bn."),
-        (r"^vgen\.conv3\.", "vgen.1."),
-        (r"^pnet\.vote_aggregation\.", "vote_aggregation."),
     ],
 }
 

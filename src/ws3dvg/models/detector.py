@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .. import pointops as ops
-from .pointnet2 import PointNet2Backbone, SAModule, SharedMLP
+from .pointnet2 import PointNet2Backbone, SAModule
 
 
 class PredictHead(nn.Module):
@@ -152,31 +152,77 @@ class GroupFree3D(nn.Module):
         return out
 
 
-class VoteNet(nn.Module):
-    """PointNet++ seeds -> votes toward object centres -> vote clustering (SA) -> proposal head."""
+class VotingModule(nn.Module):
+    """Each seed votes for its object's centre and a feature residual (VoteNet's `VotingModule`, one vote)."""
 
-    def __init__(self, in_dim: int, num_class: int = 18, num_proposal: int = 256, dim: int = 288,
+    def __init__(self, dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(dim, dim, 1)
+        self.conv2 = nn.Conv1d(dim, dim, 1)
+        self.conv3 = nn.Conv1d(dim, 3 + dim, 1)
+        self.bn1 = nn.BatchNorm1d(dim)
+        self.bn2 = nn.BatchNorm1d(dim)
+
+    def forward(self, seed_xyz: torch.Tensor, seed_feat: torch.Tensor):
+        x = torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(seed_feat))))))
+        x = self.conv3(x)
+        vote_feat = seed_feat + x[:, 3:]
+        return seed_xyz + x[:, :3].transpose(1, 2), vote_feat / vote_feat.norm(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+class ProposalModule(nn.Module):
+    """Vote clustering (SA on the votes) and VoteNet's fused box head (`ProposalModule`).
+
+    conv3's output rows are VoteNet's layout: objectness (2 classes), centre residual (3), heading
+    bins and residuals, size-cluster scores, size residuals (3 per cluster), class scores. The two
+    objectness logits become one (their difference: the same probability under a sigmoid).
+    """
+
+    def __init__(self, dim: int, num_proposal: int, num_class: int, num_size_cluster: int, num_heading_bin: int = 1):
+        super().__init__()
+        self.vote_aggregation = SAModule(num_proposal, 0.3, 16, [dim, 128, 128, 128])
+        self.conv1 = nn.Conv1d(128, 128, 1)
+        self.conv2 = nn.Conv1d(128, 128, 1)
+        self.conv3 = nn.Conv1d(128, 2 + 3 + 2 * num_heading_bin + 4 * num_size_cluster + num_class, 1)
+        self.bn1 = nn.BatchNorm1d(128)
+        self.bn2 = nn.BatchNorm1d(128)
+        self.split = (2, 3, 2 * num_heading_bin, num_size_cluster, 3 * num_size_cluster, num_class)
+
+    def forward(self, vote_xyz, vote_feat, mean_size):
+        xyz, feat, inds = self.vote_aggregation(vote_xyz, vote_feat)
+        x = torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(feat))))))
+        obj, center, _, size_scores, residual, sem = self.conv3(x).transpose(1, 2).split(self.split, -1)
+        b, p, _ = size_scores.shape
+        residual = residual.reshape(b, p, -1, 3)
+        best = size_scores.argmax(-1)
+        size = mean_size.to(residual.dtype)[best] * (1 + residual.gather(2, best[..., None, None].expand(-1, -1, 1, 3)).squeeze(2))
+        out = {"objectness": obj[..., 1] - obj[..., 0], "center": xyz + center, "size": size.clamp_min(1e-2),
+               "size_scores": size_scores, "size_residuals_normalized": residual, "sem_logits": sem}
+        return out, feat, inds
+
+
+class VoteNet(nn.Module):
+    """PointNet++ seeds (256-d) -> votes toward object centres -> vote clustering -> box head.
+
+    Module and parameter names follow the released VoteNet code (`vgen.conv1`, `pnet.vote_aggregation`,
+    `pnet.conv3`, ...); the proposal feature is the 128-d clustered vote feature, as ScanRefer uses it.
+    """
+
+    def __init__(self, in_dim: int, num_class: int = 18, num_proposal: int = 256, dim: int = 256,
                  backbone: dict | None = None, mean_sizes: torch.Tensor | None = None):
         super().__init__()
         self.backbone_net = PointNet2Backbone(in_dim, out_dim=dim, **(backbone or {}))
         self.register_buffer("mean_size_arr", _mean_sizes(mean_sizes, num_class))
-        self.vgen = nn.Sequential(SharedMLP([dim, dim, dim], dims=1), nn.Conv1d(dim, 3 + dim, 1))
-        self.vote_aggregation = SAModule(num_proposal, 0.3, 16, [dim, 128, 128, 128])
-        self.proposal_proj = SharedMLP([128, dim], dims=1)
-        self.proposal_head = PredictHead(dim, num_class, len(self.mean_size_arr))
-        self.dim = dim
+        self.vgen = VotingModule(dim)
+        self.pnet = ProposalModule(dim, num_proposal, num_class, len(self.mean_size_arr))
+        self.dim = 128
 
     def forward(self, xyz: torch.Tensor, features: torch.Tensor | None) -> dict:
         end = self.backbone_net(xyz, features)
         seed_xyz, seed_feat = end["seed_xyz"], end["seed_features"]
-        v = self.vgen(seed_feat)
-        vote_xyz = seed_xyz + v[:, :3].transpose(1, 2)
-        vote_feat = seed_feat + v[:, 3:]
-        vote_feat = vote_feat / vote_feat.norm(dim=1, keepdim=True).clamp_min(1e-6)
-        agg_xyz, agg_feat, agg_inds = self.vote_aggregation(vote_xyz, vote_feat)
-        feats = self.proposal_proj(agg_feat)
-        out = self.proposal_head(feats, agg_xyz, self.mean_size_arr)
-        out.update(features=feats.transpose(1, 2), seed_index=end["seed_inds"].gather(1, agg_inds), seed_xyz=seed_xyz,
+        vote_xyz, vote_feat = self.vgen(seed_xyz, seed_feat)
+        out, feat, agg_inds = self.pnet(vote_xyz, vote_feat, self.mean_size_arr)
+        out.update(features=feat.transpose(1, 2), seed_index=end["seed_inds"].gather(1, agg_inds), seed_xyz=seed_xyz,
                    vote_xyz=vote_xyz, seed_inds=end["seed_inds"], proposal_seed=agg_inds, layers=[dict(out)],
                    seed_features=seed_feat)
         return out
