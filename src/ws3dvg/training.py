@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
 from pathlib import Path
 
@@ -40,16 +41,32 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+def input_fingerprint(paths) -> str:
+    """Digest of the (path, size, mtime) of every file under `paths` (files or folders; missing ones count).
+
+    Cheap even for real ScanNet, and any rewrite of an input (an upstream stage rerun, a
+    `dvc checkout`) changes it."""
+    h = hashlib.sha256()
+    for root in sorted(str(p) for p in paths if p):
+        root_path = Path(root)
+        files = sorted(f for f in root_path.rglob("*") if f.is_file()) if root_path.is_dir() else [root_path]
+        for f in files:
+            st = f.stat() if f.exists() else None
+            h.update(f"{f}|{st.st_size if st else -1}|{st.st_mtime_ns if st else -1}\n".encode())
+    return h.hexdigest()
+
+
 class Checkpoint:
     """`last.pt` in a folder: model, optimiser, scheduler, epoch and RNG states; written atomically.
 
-    The training config is stored with it; a checkpoint written under other params is not
-    resumed from (a params change means a fresh run, as DVC expects).
+    The training config and a fingerprint of the input files are stored with it; a checkpoint
+    written under other params or from other inputs is not resumed from (when DVC reruns a stage
+    because its data changed, training must start afresh, not pick up the finished old run).
     """
 
-    def __init__(self, directory: str | Path, config: dict | None = None):
+    def __init__(self, directory: str | Path, config: dict | None = None, inputs=()):
         self.path = Path(directory) / "last.pt"
-        self.config = config
+        self.config = {**(config or {}), "inputs": input_fingerprint(inputs)}
 
     def save(self, epoch: int, model, optimizer, scheduler=None, extra: dict | None = None) -> None:
         state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -69,7 +86,8 @@ class Checkpoint:
         if state.get("config") != self.config:
             import logging
 
-            logging.getLogger(__name__).info("%s was written under other params: starting afresh", self.path)
+            logging.getLogger(__name__).info("%s was written under other params or from other inputs: starting afresh",
+                                             self.path)
             return 0, {}
         try:
             model.load_state_dict(state["model"])

@@ -44,7 +44,7 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     steps_per_epoch = max(1, len(train_set) // cfg["batch_size"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lrs, total_steps=cfg["epochs"] * steps_per_epoch,
                                                 pct_start=0.1)
-    ckpt = Checkpoint(out_dir, {"detector": cfg, "seed": seed, "splits": splits})
+    ckpt = Checkpoint(out_dir, {"detector": cfg, "seed": seed, "splits": splits}, [h5, multiview_h5])
     start, _ = ckpt.load(model, opt, sched, device)
     if start:
         log.info("resuming from %s at epoch %d", ckpt.path, start)

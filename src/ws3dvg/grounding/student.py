@@ -69,7 +69,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         table = {"target": torch.from_numpy(full_supervision_targets(paths, "train"))}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
                             weight_decay=cfg["weight_decay"])
-    ckpt = Checkpoint(out_dir, {"distill": cfg, "seed": seed})
+    ckpt = Checkpoint(out_dir, {"distill": cfg, "seed": seed}, [v for v in paths.values() if isinstance(v, str)])
     start, _ = ckpt.load(model, opt, None, device)
     curves = Curves(live_dir, resume=start > 0)
     for epoch in range(start, cfg["epochs"]):
