@@ -15,6 +15,14 @@ from .. import pointops as ops
 from .pointnet2 import PointNet2Backbone, SAModule
 
 
+def decode_size(size_scores: torch.Tensor, residual: torch.Tensor, mean_size: torch.Tensor) -> torch.Tensor:
+    """(B, P, NS) cluster scores, (B, P, NS, 3) normalised residuals, (NS, 3) means -> (B, P, 3) sizes:
+    mean[c] * (1 + residual[c]) at the best cluster c (VoteNet / GroupFree-3D)."""
+    best = size_scores.argmax(-1)
+    res = residual.gather(2, best[..., None, None].expand(-1, -1, 1, 3)).squeeze(2)
+    return (mean_size.to(residual.dtype)[best] * (1 + res)).clamp_min(1e-2)
+
+
 class PredictHead(nn.Module):
     """Box head in GroupFree-3D's layout (`PredictHead`): two conv-BN-ReLU layers, then one 1x1 conv per output.
 
@@ -45,13 +53,10 @@ class PredictHead(nn.Module):
         b, _, p = x.shape
         size_scores = self.size_class_head(x).transpose(1, 2)
         residual = self.size_residual_head(x).transpose(1, 2).reshape(b, p, -1, 3)
-        best = size_scores.argmax(-1)
-        mean = mean_size.to(residual.dtype)[best]
-        size = mean * (1 + residual.gather(2, best[..., None, None].expand(-1, -1, 1, 3)).squeeze(2))
         return {"objectness": self.objectness_scores_head(x).squeeze(1),
                 "center": base_xyz + self.center_residual_head(x).transpose(1, 2),
-                "size": size.clamp_min(1e-2), "size_scores": size_scores, "size_residuals_normalized": residual,
-                "sem_logits": self.sem_cls_scores_head(x).transpose(1, 2)}
+                "size": decode_size(size_scores, residual, mean_size), "size_scores": size_scores,
+                "size_residuals_normalized": residual, "sem_logits": self.sem_cls_scores_head(x).transpose(1, 2)}
 
 
 class PointsObjCls(nn.Module):
@@ -194,9 +199,8 @@ class ProposalModule(nn.Module):
         obj, center, _, size_scores, residual, sem = self.conv3(x).transpose(1, 2).split(self.split, -1)
         b, p, _ = size_scores.shape
         residual = residual.reshape(b, p, -1, 3)
-        best = size_scores.argmax(-1)
-        size = mean_size.to(residual.dtype)[best] * (1 + residual.gather(2, best[..., None, None].expand(-1, -1, 1, 3)).squeeze(2))
-        out = {"objectness": obj[..., 1] - obj[..., 0], "center": xyz + center, "size": size.clamp_min(1e-2),
+        out = {"objectness": obj[..., 1] - obj[..., 0], "center": xyz + center,
+               "size": decode_size(size_scores, residual, mean_size),
                "size_scores": size_scores, "size_residuals_normalized": residual, "sem_logits": sem}
         return out, feat, inds
 
