@@ -1,0 +1,72 @@
+"""Can the student fit its training set? Trains the fully supervised student on the pipeline's
+cached proposals and prints train / val accuracy (proposal = the target's best-IoU proposal).
+
+Usage (pipeline root, after `dvc repro cache_detector mask_keywords`):
+    PYTHONPATH=src python benchmarks/student_fit.py [--lr 1e-3] [--epochs 40] [--no-relation-layers] [--pre-norm]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+from ws3dvg.grounding.data import GroundingSet, collate
+from ws3dvg.grounding.student import build_student, full_supervision_targets
+from ws3dvg.training import make_loader
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--no-relation-layers", action="store_true")
+    ap.add_argument("--pre-norm", action="store_true")
+    args = ap.parse_args()
+    params = yaml.safe_load(open("params.yaml"))
+    cfg = params["distill"]
+    paths = {"masked": "data/language/masked.h5", "proposals_train": "data/proposals/train.h5",
+             "proposals_val": "data/proposals/val.h5", "preprocessed": params["data"]["preprocessed"]}
+    torch.manual_seed(0)
+    model = build_student(cfg, "data/language", 288, 0, False)
+    if args.no_relation_layers:
+        model.relation.layers = torch.nn.ModuleList()
+    for layer in model.relation.layers:
+        layer.norm_first = args.pre_norm
+    opt = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=cfg["weight_decay"])
+    sets = {s: (GroundingSet(paths["masked"], s, paths[f"proposals_{s}"], cfg["lang_num_max"],
+                             shuffle_seed=0 if s == "train" else None),
+                torch.from_numpy(full_supervision_targets(paths, s))) for s in ("train", "val")}
+
+    def accuracy(split: str) -> float:
+        ds, targets = sets[split]
+        model.eval()
+        hit = n = 0
+        with torch.no_grad():
+            for b in make_loader(ds, cfg["batch_size"], False, 0, collate):
+                t = targets[b["sentence_index"].clamp_min(0)]
+                ok = b["sent_mask"] & (t >= 0)
+                hit += int(((model(b)["scores"].argmax(-1) == t) & ok).sum())
+                n += int(ok.sum())
+        return hit / max(n, 1)
+
+    ds, targets = sets["train"]
+    for epoch in range(args.epochs):
+        ds.set_epoch(epoch)
+        model.train()
+        for b in make_loader(ds, cfg["batch_size"], True, epoch, collate):
+            t = targets[b["sentence_index"].clamp_min(0)]
+            ok = b["sent_mask"] & (t >= 0)
+            ce = F.cross_entropy(model(b)["scores"].flatten(0, 1), t.clamp_min(0).flatten(), reduction="none")
+            loss = (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if (epoch + 1) % 10 == 0:
+            print(f"epoch {epoch + 1}: train acc {accuracy('train'):.3f}  val acc {accuracy('val'):.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
