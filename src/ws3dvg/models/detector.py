@@ -23,7 +23,23 @@ def decode_size(size_scores: torch.Tensor, residual: torch.Tensor, mean_size: to
     return (mean_size.to(residual.dtype)[best] * (1 + res)).clamp_min(1e-2)
 
 
-class PredictHead(nn.Module):
+class ConvTrunk(nn.Module):
+    """conv1-bn1-ReLU-conv2-bn2-ReLU over (B, C, N): the trunk every GroupFree-3D / VoteNet head shares.
+
+    Subclasses add their output convs beside it, so parameter names stay the released ones."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv1d(dim, dim, 1)
+        self.bn1 = nn.BatchNorm1d(dim)
+        self.conv2 = nn.Conv1d(dim, dim, 1)
+        self.bn2 = nn.BatchNorm1d(dim)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+class PredictHead(ConvTrunk):
     """Box head in GroupFree-3D's layout (`PredictHead`): two conv-BN-ReLU layers, then one 1x1 conv per output.
 
     The size is classified over size clusters (ScanNet: one per class, at the class's mean size) and
@@ -33,11 +49,7 @@ class PredictHead(nn.Module):
     """
 
     def __init__(self, dim: int, num_class: int, num_size_cluster: int, num_heading_bin: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv1d(dim, dim, 1)
-        self.bn1 = nn.BatchNorm1d(dim)
-        self.conv2 = nn.Conv1d(dim, dim, 1)
-        self.bn2 = nn.BatchNorm1d(dim)
+        super().__init__(dim)
         self.objectness_scores_head = nn.Conv1d(dim, 1, 1)
         self.center_residual_head = nn.Conv1d(dim, 3, 1)
         self.heading_class_head = nn.Conv1d(dim, num_heading_bin, 1)
@@ -48,8 +60,7 @@ class PredictHead(nn.Module):
 
     def forward(self, features: torch.Tensor, base_xyz: torch.Tensor, mean_size: torch.Tensor) -> dict:
         """features (B, D, P), base_xyz (B, P, 3), mean_size (NS, 3) -> per-proposal outputs, (B, P, ...)."""
-        x = torch.relu(self.bn1(self.conv1(features)))
-        x = torch.relu(self.bn2(self.conv2(x)))
+        x = self.trunk(features)
         b, _, p = x.shape
         size_scores = self.size_class_head(x).transpose(1, 2)
         residual = self.size_residual_head(x).transpose(1, 2).reshape(b, p, -1, 3)
@@ -59,20 +70,15 @@ class PredictHead(nn.Module):
                 "size_residuals_normalized": residual, "sem_logits": self.sem_cls_scores_head(x).transpose(1, 2)}
 
 
-class PointsObjCls(nn.Module):
+class PointsObjCls(ConvTrunk):
     """Seed objectness for k-closest-points sampling, in GroupFree-3D's `PointsObjClsModule` layout."""
 
     def __init__(self, dim: int):
-        super().__init__()
-        self.conv1 = nn.Conv1d(dim, dim, 1)
-        self.bn1 = nn.BatchNorm1d(dim)
-        self.conv2 = nn.Conv1d(dim, dim, 1)
-        self.bn2 = nn.BatchNorm1d(dim)
+        super().__init__(dim)
         self.conv3 = nn.Conv1d(dim, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, D, S) -> (B, S)
-        x = torch.relu(self.bn1(self.conv1(x)))
-        return self.conv3(torch.relu(self.bn2(self.conv2(x)))).squeeze(1)
+        return self.conv3(self.trunk(x)).squeeze(1)
 
 
 class LearnedPosEmbed(nn.Module):
@@ -157,25 +163,20 @@ class GroupFree3D(nn.Module):
         return out
 
 
-class VotingModule(nn.Module):
+class VotingModule(ConvTrunk):
     """Each seed votes for its object's centre and a feature residual (VoteNet's `VotingModule`, one vote)."""
 
     def __init__(self, dim: int):
-        super().__init__()
-        self.conv1 = nn.Conv1d(dim, dim, 1)
-        self.conv2 = nn.Conv1d(dim, dim, 1)
+        super().__init__(dim)
         self.conv3 = nn.Conv1d(dim, 3 + dim, 1)
-        self.bn1 = nn.BatchNorm1d(dim)
-        self.bn2 = nn.BatchNorm1d(dim)
 
     def forward(self, seed_xyz: torch.Tensor, seed_feat: torch.Tensor):
-        x = torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(seed_feat))))))
-        x = self.conv3(x)
+        x = self.conv3(self.trunk(seed_feat))
         vote_feat = seed_feat + x[:, 3:]
         return seed_xyz + x[:, :3].transpose(1, 2), vote_feat / vote_feat.norm(dim=1, keepdim=True).clamp_min(1e-6)
 
 
-class ProposalModule(nn.Module):
+class ProposalModule(ConvTrunk):
     """Vote clustering (SA on the votes) and VoteNet's fused box head (`ProposalModule`).
 
     conv3's output rows are VoteNet's layout: objectness (2 classes), centre residual (3), heading
@@ -184,19 +185,14 @@ class ProposalModule(nn.Module):
     """
 
     def __init__(self, dim: int, num_proposal: int, num_class: int, num_size_cluster: int, num_heading_bin: int = 1):
-        super().__init__()
+        super().__init__(128)
         self.vote_aggregation = SAModule(num_proposal, 0.3, 16, [dim, 128, 128, 128])
-        self.conv1 = nn.Conv1d(128, 128, 1)
-        self.conv2 = nn.Conv1d(128, 128, 1)
         self.conv3 = nn.Conv1d(128, 2 + 3 + 2 * num_heading_bin + 4 * num_size_cluster + num_class, 1)
-        self.bn1 = nn.BatchNorm1d(128)
-        self.bn2 = nn.BatchNorm1d(128)
         self.split = (2, 3, 2 * num_heading_bin, num_size_cluster, 3 * num_size_cluster, num_class)
 
     def forward(self, vote_xyz, vote_feat, mean_size):
         xyz, feat, inds = self.vote_aggregation(vote_xyz, vote_feat)
-        x = torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(feat))))))
-        obj, center, _, size_scores, residual, sem = self.conv3(x).transpose(1, 2).split(self.split, -1)
+        obj, center, _, size_scores, residual, sem = self.conv3(self.trunk(feat)).transpose(1, 2).split(self.split, -1)
         b, p, _ = size_scores.shape
         residual = residual.reshape(b, p, -1, 3)
         out = {"objectness": obj[..., 1] - obj[..., 0], "center": xyz + center,
