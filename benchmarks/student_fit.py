@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-import torch.nn.functional as F
 import yaml
 
 from ws3dvg.grounding.data import GroundingSet, collate
-from ws3dvg.grounding.student import build_student, full_supervision_targets
+from ws3dvg.grounding.student import build_student, full_supervision_loss, full_supervision_targets, predict
 from ws3dvg.training import make_loader
 
 
@@ -38,29 +37,21 @@ def main() -> None:
     opt = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=cfg["weight_decay"])
     sets = {s: (GroundingSet(paths["masked"], s, paths[f"proposals_{s}"], cfg["lang_num_max"],
                              shuffle_seed=0 if s == "train" else None),
-                torch.from_numpy(full_supervision_targets(paths, s))) for s in ("train", "val")}
+                full_supervision_targets(paths, s)) for s in ("train", "val")}
 
     def accuracy(split: str) -> float:
         ds, targets = sets[split]
-        model.eval()
-        hit = n = 0
-        with torch.no_grad():
-            for b in make_loader(ds, cfg["batch_size"], False, 0, collate):
-                t = targets[b["sentence_index"].clamp_min(0)]
-                ok = b["sent_mask"] & (t >= 0)
-                hit += int(((model(b)["scores"].argmax(-1) == t) & ok).sum())
-                n += int(ok.sum())
-        return hit / max(n, 1)
+        choice = predict(model, ds, dict(cfg, amp=False), torch.device("cpu"))["choice"]
+        ok = targets >= 0
+        return float((choice[ok] == targets[ok]).mean())
 
     ds, targets = sets["train"]
     for epoch in range(args.epochs):
         ds.set_epoch(epoch)
         model.train()
         for b in make_loader(ds, cfg["batch_size"], True, epoch, collate):
-            t = targets[b["sentence_index"].clamp_min(0)]
-            ok = b["sent_mask"] & (t >= 0)
-            ce = F.cross_entropy(model(b)["scores"].flatten(0, 1), t.clamp_min(0).flatten(), reduction="none")
-            loss = (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
+            target = torch.from_numpy(targets)[b["sentence_index"].clamp_min(0)]
+            loss = full_supervision_loss(model(b)["scores"], target, b["sent_mask"])
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -54,6 +54,14 @@ def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
     return out
 
 
+def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over proposals toward the target proposal; sentences without one (-1) and padding count 0.
+    scores (B, S, P), target (B, S), sent_mask (B, S)."""
+    ok = sent_mask & (target >= 0)
+    ce = F.cross_entropy(scores.float().flatten(0, 1), target.clamp_min(0).flatten(), reduction="none")
+    return (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
+
+
 def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
                   teacher_state: dict | None) -> Student:
     seed_everything(seed)
@@ -69,7 +77,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         table = {"target": torch.from_numpy(full_supervision_targets(paths, "train"))}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
                             weight_decay=cfg["weight_decay"])
-    ckpt = Checkpoint(out_dir, {"distill": cfg, "seed": seed}, [v for v in paths.values() if isinstance(v, str)])
+    ckpt = Checkpoint(out_dir, {"distill": cfg, "seed": seed}, paths.values())
     start, _ = ckpt.load(model, opt, None, device)
     curves = Curves(live_dir, resume=start > 0)
     for epoch in range(start, cfg["epochs"]):
@@ -87,10 +95,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
                 cand, recon, valid = (table[k][idx].to(device) for k in ("candidates", "recon_loss", "valid"))
                 loss = distillation_loss(out["scores"], cand, recon, valid & sm[..., None], sm)
             else:
-                tgt = table["target"][idx].to(device)
-                ok = sm & (tgt >= 0)
-                ce = F.cross_entropy(out["scores"].float().flatten(0, 1), tgt.clamp_min(0).flatten(), reduction="none")
-                loss = (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
+                loss = full_supervision_loss(out["scores"], table["target"][idx].to(device), sm)
             lang = (F.cross_entropy(out["class_logits"].float().flatten(0, 1), batch["class18"].flatten(),
                                     reduction="none") * sm.flatten()).sum() / sm.sum().clamp_min(1)
             loss = loss + cfg["lang_cls_weight"] * lang

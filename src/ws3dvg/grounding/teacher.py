@@ -112,7 +112,7 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     model = build_teacher(cfg, paths["language_dir"], feature_dim_of(paths["proposals_train"]), seed, bool(mv)).to(device)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
                             weight_decay=cfg["weight_decay"])
-    ckpt = Checkpoint(out_dir, {"teacher": cfg, "seed": seed}, [v for v in paths.values() if isinstance(v, str)])
+    ckpt = Checkpoint(out_dir, {"teacher": cfg, "seed": seed}, paths.values())
     start, _ = ckpt.load(model, opt, None, device)
     if start:
         log.info("resuming teacher from %s at epoch %d", ckpt.path, start)
