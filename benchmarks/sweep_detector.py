@@ -36,8 +36,8 @@ def make_data(n: int, root: Path, workers: int) -> Path:
     work = root / f"scenes{n}"
     work.mkdir(parents=True, exist_ok=True)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["synth"].update(n_scenes=n, workers=workers)
-    params["preprocess"]["workers"] = workers
+    params["synth"].update(n_scenes=n)
+    params["runtime"]["workers"] = workers
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = _env(str(REPO))
     for cmd in (["-m", "stages.synthesize", "data/synthetic"], ["-m", "stages.preprocess"]):

@@ -25,7 +25,8 @@ def main(models: str = "models/student", live_dir: str = "metrics/distill_train"
     for supervision, out_dir, live in runs:
         run_cfg = dict(cfg, supervision=supervision)
         torch.manual_seed(params["base"]["seed"])
-        model = train_student(run_cfg, paths, device, params["base"]["seed"], out_dir, live, teacher)
+        model = train_student(run_cfg, paths, device, params["base"]["seed"], out_dir, live, teacher,
+                              params["runtime"]["loader_workers"])
         save_weights(Path(out_dir) / "student.pt", model, run_cfg)
         log.info("%s student written to %s", supervision, out_dir)
 

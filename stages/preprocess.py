@@ -14,7 +14,7 @@ def main() -> None:
     data, cfg = params["data"], params["preprocess"]
     splits = {s: read_split(Path(data["splits"]) / f"scannetv2_{s}.txt") for s in ("train", "val")}
     stats = preprocess_scenes(data["scans"], splits, LabelMap.read(data["label_map"]), data["preprocessed"],
-                              workers=cfg["workers"], missing_axis_alignment=cfg["missing_axis_alignment"])
+                              workers=params["runtime"]["workers"], missing_axis_alignment=cfg["missing_axis_alignment"])
     log.info("wrote %s: %s", data["preprocessed"], stats)
 
 

@@ -12,7 +12,7 @@ def main(out_dir: str = "data/synthetic") -> None:
     log = setup_logging("synthesize")
     params = load_params()
     with atomic_dir(out_dir) as tmp:
-        stats = synthesize(tmp, params["synth"], params["base"]["seed"])
+        stats = synthesize(tmp, params["synth"], params["base"]["seed"], params["runtime"]["workers"])
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     log.info("wrote %s: %s", out_dir, stats)
 

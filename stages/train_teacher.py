@@ -20,7 +20,8 @@ def main(models: str = "models/teacher", knowledge: str = "data/teacher/knowledg
     paths = {"masked": "data/language/masked.h5", "language_dir": "data/language",
              "proposals_train": "data/proposals/train.h5", "proposals_val": "data/proposals/val.h5",
              "preprocessed": data["preprocessed"], "multiview": data["multiview"] if cfg["use_multiview"] else None}
-    model = train_teacher(cfg, paths, device, params["base"]["seed"], models, live_dir)["model"]
+    model = train_teacher(cfg, paths, device, params["base"]["seed"], models, live_dir,
+                          params["runtime"]["loader_workers"])["model"]
     save_teacher(str(Path(models) / "teacher.pt"), model, cfg)
     know, report = {}, {}
     for split in ("train", "val"):

@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_LABEL_TABLE = REPO.parent / "shared" / "data" / "scannet-meta" / "scannetv2-labels.combined.tsv"
 
 TINY_SYNTH = {
-    "n_scenes": 3, "workers": 1, "val_fraction": 0.34, "room_size": [5.0, 7.0], "objects_per_room": [7, 9],
+    "n_scenes": 3, "val_fraction": 0.34, "room_size": [5.0, 7.0], "objects_per_room": [7, 9],
     "multiple_classes_per_room": [2, 2], "copies_per_multiple_class": [2, 3], "small_items_per_room": [1, 2],
     "mesh_resolution": 0.15, "descriptions_per_object": 2, "relation_share": 0.7, "frames_per_scene": 2,
     "image_size": [40, 30],
@@ -42,7 +42,7 @@ def tiny_h5(tiny_synth, tmp_path_factory) -> Path:
 def tiny_params(overrides: dict | None = None) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["synth"].update(TINY_SYNTH)
-    params["preprocess"]["workers"] = 1
+    params["runtime"]["workers"] = 1
     for section, values in (overrides or {}).items():
         params[section].update(values)
     return params
@@ -74,7 +74,7 @@ TINY_GROUNDING = {"hidden": 32, "embedding_dim": 16, "word_vectors": "", "word_d
                   "topk": 4, "objectness_threshold": 0.5, "use_feature_term": True, "use_class_terms": True,
                   "use_reconstruction": True, "random_mask": 0.3, "all_candidates_epochs": 1,
                   "loss_weights": {"mil": 2.0, "lang_cls": 2.0, "recon": 1.0}, "lang_num_max": 4, "batch_size": 2,
-                  "epochs": 2, "lr": 0.001, "weight_decay": 0.0005, "eval_every": 0, "amp": False, "loader_workers": 0}
+                  "epochs": 2, "lr": 0.001, "weight_decay": 0.0005, "eval_every": 0, "amp": False}
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from ws3dvg.geometry import box_iou, oriented_box_iou
 TINY_DETECTOR = {"model": "groupfree", "num_points": 1024, "input_features": ["height", "color", "normal"],
                  "sa_npoints": [256, 128, 64, 32], "width": 1, "num_proposal": 32, "decoder_layers": 2, "ffn_dim": 64,
                  "batch_size": 2, "epochs": 1, "lr": 0.003, "decoder_lr_scale": 0.1, "mean_sizes": "", "center_delta": 1.0, "size_delta": 1.0, "weight_decay": 0.0, "eval_every": 100, "nms_iou": 0.25,
-                 "amp": False, "loader_workers": 0, "pretrained": ""}
+                 "amp": False, "pretrained": ""}
 
 
 @pytest.mark.parametrize("a, b, expected", [

@@ -13,7 +13,7 @@ def test_snakefile_rules_come_from_dvc_yaml():
     assert list(stages) == list(spec)
     pre = stages["preprocess"]
     assert "data/synthetic" in pre["inputs"] and "data/synthetic/scans" in pre["deps"]
-    assert pre["params"]["preprocess"]["workers"] >= 1
+    assert "runtime" not in pre["params"] and "preprocess" in pre["params"]  # runtime knobs rerun nothing
     assert "${" not in pre["cmd"] + "".join(pre["deps"] + pre["outs"])
 
 
@@ -63,7 +63,7 @@ def _tiny_everything():
     det.update(epochs=2, eval_every=1)
     teacher = dict(TINY_GROUNDING, eval_every=1)
     distill = {k: teacher[k] for k in ("hidden", "embedding_dim", "word_vectors", "word_dropout", "lang_num_max",
-                                       "batch_size", "epochs", "lr", "weight_decay", "amp", "loader_workers")}
+                                       "batch_size", "epochs", "lr", "weight_decay", "amp")}
     distill.update(supervision="weak", reference_full=True, init_from_teacher=True, lang_cls_weight=1.0)
     return tiny_params({"detector": det, "teacher": teacher, "distill": distill, "evaluate": {"visualize": 1}})
 

@@ -20,7 +20,7 @@ def _digest(root):
 def test_same_seed_byte_identical(tmp_path, tiny_synth):
     cfg = dict(TINY_SYNTH, n_scenes=2)
     synthesize(tmp_path / "a", cfg, seed=11)
-    synthesize(tmp_path / "b", dict(cfg, workers=2), seed=11)  # workers change nothing
+    synthesize(tmp_path / "b", cfg, seed=11, workers=2)  # workers change nothing
     a, b = _digest(tmp_path / "a"), _digest(tmp_path / "b")
     assert a == b and len(a) > 20
     synthesize(tmp_path / "c", cfg, seed=12)

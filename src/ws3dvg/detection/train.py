@@ -30,7 +30,7 @@ def mean_sizes(cfg: dict, h5: str, train_scenes: list[str]) -> np.ndarray:
 
 
 def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str, device: torch.device, seed: int,
-                   multiview_h5: str | None = None) -> dict:
+                   multiview_h5: str | None = None, loader_workers: int = 0) -> dict:
     seed_everything(seed)
     train_set = scene_set(cfg, h5, splits["train"], True, seed, multiview_h5)
     val_set = scene_set(cfg, h5, splits["val"], False, seed, multiview_h5)
@@ -48,10 +48,12 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     start, _ = ckpt.load(model, opt, sched, device)
     if start:
         log.info("resuming from %s at epoch %d", ckpt.path, start)
-    loader = make_loader(train_set, cfg["batch_size"], True, seed, collate, cfg["loader_workers"], device, drop_last=True)
     curves = Curves(live_dir, resume=start > 0)
     for epoch in range(start, cfg["epochs"]):
         train_set.set_epoch(epoch)
+        # a loader per epoch, shuffled by (seed, epoch): a resumed run sees the batches an uninterrupted one sees
+        loader = make_loader(train_set, cfg["batch_size"], True, seed + epoch, collate, loader_workers, device,
+                             drop_last=True)
         model.train()
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -69,7 +71,7 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v / len(loader)
         row = {f"train/{k}": v for k, v in sums.items()}
-        row["train/seconds"] = time.perf_counter() - t0
+        log.debug("detector epoch %d took %.1f s", epoch + 1, time.perf_counter() - t0)  # times stay out of metrics
         if (epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]:
             m = evaluate_detector(model, val_set, cfg, device)
             row.update({"val/mAP@0.25": m["mAP@0.25"], "val/mAP@0.5": m["mAP@0.5"]})

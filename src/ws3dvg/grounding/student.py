@@ -63,7 +63,7 @@ def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask:
 
 
 def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
-                  teacher_state: dict | None) -> Student:
+                  teacher_state: dict | None, loader_workers: int = 0) -> Student:
     seed_everything(seed)
     mv = paths.get("multiview")
     ds = GroundingSet(paths["masked"], "train", paths["proposals_train"], cfg["lang_num_max"], mv, shuffle_seed=seed)
@@ -82,7 +82,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     curves = Curves(live_dir, resume=start > 0)
     for epoch in range(start, cfg["epochs"]):
         ds.set_epoch(epoch)
-        loader = make_loader(ds, cfg["batch_size"], True, seed + epoch, collate, cfg["loader_workers"], device)
+        loader = make_loader(ds, cfg["batch_size"], True, seed + epoch, collate, loader_workers, device)
         model.train()
         total, t0 = 0.0, time.perf_counter()
         for batch in tqdm(loader, desc=f"distill epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
@@ -103,7 +103,8 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
             loss.backward()
             opt.step()
             total += float(loss.detach()) / len(loader)
-        curves.log({"train/loss": total, "train/seconds": time.perf_counter() - t0}, epoch)
+        curves.log({"train/loss": total}, epoch)
+        log.debug("distill epoch %d took %.1f s", epoch + 1, time.perf_counter() - t0)
         ckpt.save(epoch, model, opt)
     curves.close()
     return model

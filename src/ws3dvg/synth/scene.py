@@ -80,7 +80,7 @@ def layout_room(rng: np.random.Generator, cfg: dict) -> Room:
     n_single = max(0, n_total - len(kinds))
     kinds += [str(k) for k in rng.choice(singles, size=min(n_single, len(singles)), replace=False)]
     # one raw name per kind and room, so "the chair" means one thing inside a room
-    names = {k: str(rng.choice(TEMPLATES[k].names)) for k in set(kinds) | {"box", "lamp", "monitor"}}
+    names = {k: str(rng.choice(TEMPLATES[k].names)) for k in sorted(set(kinds) | {"box", "lamp", "monitor"})}
 
     occupied: list[tuple[np.ndarray, np.ndarray]] = []
     order = sorted(range(len(kinds)), key=lambda i: (TEMPLATES[kinds[i]].placement != "wall",

@@ -125,7 +125,7 @@ def _write_scene_job(args):
     return write_scene(*args)
 
 
-def synthesize(root: str | Path, cfg: dict, seed: int) -> dict:
+def synthesize(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict:
     """Write the whole synthetic dataset under `root` (which should be empty)."""
     root = Path(root)
     (root / "meta").mkdir(parents=True, exist_ok=True)
@@ -138,10 +138,10 @@ def synthesize(root: str | Path, cfg: dict, seed: int) -> dict:
     split_of = {scene_name(i): ("train" if i < n - n_val else "val") for i in range(n)}
     # scenes are independent (each has its own generator), so workers do not change a byte
     jobs = [(root, i, cfg, seed, label_ids) for i in range(n)]
-    if cfg.get("workers", 1) > 1 and n > 1:
+    if workers > 1 and n > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(cfg["workers"]) as pool:
+        with ProcessPoolExecutor(workers) as pool:
             results = list(tqdm(pool.map(_write_scene_job, jobs), total=n, desc="synthesize", unit="scene"))
     else:
         results = [_write_scene_job(j) for j in tqdm(jobs, desc="synthesize", unit="scene")]

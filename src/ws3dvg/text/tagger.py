@@ -52,9 +52,9 @@ class RuleTagger:
                 nouns.add(words)
                 nouns.add(words[:-1] + (_plural(words[-1]),))
         nouns |= {(n,) for n in SCENE_NOUNS}
-        self.nouns = sorted(nouns, key=len, reverse=True)
+        self.nouns = sorted(nouns, key=lambda n: (-len(n), n))  # longest first; ties by name, not set order
         self.noun_heads = {n[-1] for n in nouns}
-        self.preps = sorted((_split(p) for p in PREPOSITIONS), key=len, reverse=True)
+        self.preps = sorted((_split(p) for p in PREPOSITIONS), key=lambda n: (-len(n), n))
         self.lookahead = max_lookahead
 
     def _match(self, tokens: Sequence[str], i: int, phrases) -> int:
