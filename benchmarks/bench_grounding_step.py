@@ -1,10 +1,11 @@
 """One training step of the grounding head on cached-detector-shaped inputs (DESIGN.md section 6).
 
-Language GRU, relation encoder, student, coarse top-K, reconstruction over K = 8 candidates,
-all losses (MIL, language classification, reconstruction, distillation), backward, AdamW.
+Language GRU (and its keyword-masked second pass), relation encoder, the student's match head, coarse top-K,
+reconstruction over K = 8 candidates, all losses (MIL, language classification, reconstruction, distillation),
+backward, AdamW: the authors' joint step (`teacher.variant: paper`), as the reference step of DESIGN.md.
 256 proposals x 288-d, 32 words, vocabulary 3,500; B scenes x 8 sentences.
 
-    PYTHONPATH=src python benchmarks/bench_grounding_step.py [--batches 4 8 16] [--json out.json]
+    PYTHONPATH=src python benchmarks/bench_grounding_step.py [--batches 4 8 16] [--variant paper|ours] [--json out.json]
 
 Median of `--steps` CUDA-event timings after warm-up; peak memory from torch.cuda.
 """
@@ -13,15 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
 import torch
+import yaml
 
 from bench_pointops import timeit
 
-from ws3dvg.models.grounding import Student, Teacher, distillation_loss, teacher_losses
+from ws3dvg.grounding.losses import distillation_loss, teacher_losses
+from ws3dvg.models.grounding import Student, Teacher
 
-CFG = {"hidden": 288, "embedding_dim": 300, "word_dropout": 0.2, "topk": 8, "objectness_threshold": 0.5,
-       "use_feature_term": True, "use_class_terms": True, "use_reconstruction": True, "random_mask": 0.3,
-       "all_candidates_epochs": 3, "loss_weights": {"mil": 2.0, "lang_cls": 2.0, "recon": 1.0}}
+PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 
 
 def make_batch(b, s, p, length, vocab, device, g):
@@ -39,7 +42,8 @@ def make_batch(b, s, p, length, vocab, device, g):
              "features": torch.randn(b, p, 288, generator=g), "center": center, "size": size,
              "corners": center[:, :, None] + signs * size[:, :, None],
              "objectness": torch.rand(b, p, generator=g) * 0.5 + 0.5,
-             "class_scores": torch.softmax(torch.randn(b, p, 18, generator=g) * 3, -1)}
+             "class_logits": torch.randn(b, p, 18, generator=g) * 3}
+    batch["class_scores"] = batch["class_logits"].softmax(-1)
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -51,17 +55,22 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--amp", type=int, default=1)
     ap.add_argument("--graph", type=int, default=0, help="capture the whole step (fwd, bwd, AdamW) in a CUDA graph")
+    ap.add_argument("--variant", default="paper", choices=["paper", "ours"],
+                    help="paper: the joint step; ours: params.yaml's departures (staged: teacher + separate student)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    cfg = dict(PARAMS["teacher"], variant=args.variant)
     dev = torch.device(args.device)
     res = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
+           "variant": args.variant,
            "amp_bf16": bool(args.amp and dev.type == "cuda"), "cuda_graph": bool(args.graph), "rows": {}}
     for b in args.batches:
         torch.manual_seed(0)
         g = torch.Generator().manual_seed(0)
-        teacher = Teacher(3500, 288, CFG).to(dev)
-        student = Student(3500, 288, CFG).to(dev)
-        params = list(teacher.parameters()) + list(student.parameters())
+        teacher = Teacher(3500, 288, cfg).to(dev)
+        # the staged variant distils into a separate student afterwards: time both steps as one here
+        student = Student(3500, 288, cfg).to(dev) if teacher.match is None else None
+        params = list(teacher.parameters()) + (list(student.parameters()) if student is not None else [])
         graph = bool(args.graph and dev.type == "cuda")
         opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=5e-4, fused=dev.type == "cuda", capturable=graph)
         batch = make_batch(b, 8, 256, 32, 3500, dev, g)
@@ -70,11 +79,11 @@ def main():
         def step():
             with amp:
                 out = teacher(batch, random_mask=0.3)
-                sout = student(batch)
-            loss, _ = teacher_losses(out, batch, CFG, epoch=5)
-            sm = batch["sent_mask"]
-            loss = loss + distillation_loss(sout["scores"], out["candidates"], out["recon"].detach(),
-                                            out["candidate_valid"], sm)
+                sout = student(batch) if student is not None else None
+            loss, _ = teacher_losses(out, batch, cfg, epoch=5)
+            if sout is not None:
+                loss = loss + distillation_loss(sout["scores"], out["candidates"], out["recon"].detach(),
+                                                out["candidate_valid"], batch["sent_mask"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -2,7 +2,7 @@
 cached proposals and prints train / val accuracy (proposal = the target's best-IoU proposal).
 
 Usage (pipeline root, after `dvc repro cache_detector mask_keywords`):
-    PYTHONPATH=src python benchmarks/student_fit.py [--lr 1e-3] [--epochs 40] [--no-relation-layers] [--pre-norm]
+    PYTHONPATH=src python benchmarks/student_fit.py [--lr 1e-3] [--epochs 40] [--relation paper|ours]
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import torch
 import yaml
 
 from ws3dvg.grounding.data import GroundingSet, collate
-from ws3dvg.grounding.student import build_student, full_supervision_loss, full_supervision_targets, predict
+from ws3dvg.grounding.losses import full_supervision_loss
+from ws3dvg.grounding.student import build_student, full_supervision_targets, predict
 from ws3dvg.training import make_loader
 
 
@@ -21,19 +22,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--no-relation-layers", action="store_true")
-    ap.add_argument("--pre-norm", action="store_true")
+    ap.add_argument("--relation", default="paper", choices=["paper", "ours"])
     args = ap.parse_args()
     params = yaml.safe_load(open("params.yaml"))
     cfg = params["distill"]
     paths = {"masked": "data/language/masked.h5", "proposals_train": "data/proposals/train.h5",
              "proposals_val": "data/proposals/val.h5", "preprocessed": params["data"]["preprocessed"]}
     torch.manual_seed(0)
-    model = build_student(cfg, "data/language", 288, 0, False)
-    if args.no_relation_layers:
-        model.relation.layers = torch.nn.ModuleList()
-    for layer in model.relation.layers:
-        layer.norm_first = args.pre_norm
+    from ws3dvg.grounding.teacher import feature_dim_of
+
+    model = build_student(dict(cfg, relation=args.relation), "data/language", feature_dim_of(paths["proposals_train"]),
+                          0, False)
     opt = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=cfg["weight_decay"])
     sets = {s: (GroundingSet(paths["masked"], s, paths[f"proposals_{s}"], cfg["lang_num_max"],
                              shuffle_seed=0 if s == "train" else None),

@@ -70,11 +70,10 @@ def run(cmd: list[str], cwd: Path) -> str:
     return res.stdout + res.stderr
 
 
-TINY_GROUNDING = {"hidden": 32, "embedding_dim": 16, "word_vectors": "", "word_dropout": 0.2, "use_multiview": False,
-                  "topk": 4, "objectness_threshold": 0.5, "use_feature_term": True, "use_class_terms": True,
-                  "use_reconstruction": True, "random_mask": 0.3, "all_candidates_epochs": 1,
-                  "loss_weights": {"mil": 2.0, "lang_cls": 2.0, "recon": 1.0}, "lang_num_max": 4, "batch_size": 2,
-                  "epochs": 2, "lr": 0.001, "weight_decay": 0.0005, "eval_every": 0, "amp": False}
+# the params.yaml teacher at a tiny size (hidden 32, K 4)
+TINY_GROUNDING = dict(yaml.safe_load((REPO / "params.yaml").read_text())["teacher"], hidden=32, embedding_dim=16,
+                      topk=4, all_candidates_epochs=1, lang_num_max=4, batch_size=2, epochs=2, lr=0.001,
+                      eval_every=0, amp=False)
 
 
 @pytest.fixture(scope="session")

@@ -9,48 +9,45 @@ import torch
 import torch.nn.functional as F
 
 from ws3dvg.grounding.evaluation import accuracy_table
-from ws3dvg.models.grounding import (ReconstructionDecoder, coarse_weights, distillation_loss, rank_rewards,
+from ws3dvg.grounding.losses import (distillation_loss, language_loss, mil_nce, rank_rewards,
                                      reconstruction_loss)
+from ws3dvg.models.grounding import (ReconstructionDecoder, coarse_weights, draw_word_dropout, masked_batch_norm,
+                                     reconstruction_score, tensor2tensor_positions)
 
 from conftest import TINY_GROUNDING
 
+PAPER = dict(TINY_GROUNDING, variant="paper")
 
-def test_coarse_scorer_hand_case():
-    # 3 proposals; class scores over 3 classes; proposal 1 is not an object
-    cls = torch.tensor([[[0.1, 0.8, 0.1], [0.0, 1.0, 0.0], [0.7, 0.2, 0.1]]])
-    logits = torch.tensor([[[0.0, 5.0, 0.0]]])  # the sentence predicts class 1
-    obj = torch.tensor([[0.9, 0.2, 0.9]])
-    mask = torch.ones(1, 3, dtype=torch.bool)
+
+def test_coarse_weights_hand_case():
+    # 3 proposals, detector logits over 3 classes; proposal 1 is not an object
+    det = torch.tensor([[[0.1, 0.8, 0.1], [0.0, 1.0, 0.0], [0.7, 0.2, 0.1]]])
+    lang = torch.tensor([[[0.0, 5.0, 0.0]]])  # the sentence predicts class 1
+    batch = {"class_logits": det, "objectness": torch.tensor([[0.9, 0.2, 0.9]]),
+             "prop_mask": torch.ones(1, 3, dtype=torch.bool)}
     sent, prop = torch.zeros(1, 1, 4), torch.zeros(1, 3, 4)
-    w = coarse_weights(sent, prop, cls, logits, obj, mask, use_feature=False)
-    assert torch.isinf(w[0, 0, 1]) and w[0, 0, 1] < 0  # the non-object is excluded
-    lang = torch.softmax(logits[0, 0], 0)
-    expect = []
-    soft = torch.softmax(torch.tensor([0.8, 0.2]), 0)  # softmax of scores at class 1 over the 2 objects
-    for j, p in enumerate((0, 2)):
-        expect.append(soft[j] + F.cosine_similarity(cls[0, p], lang, dim=0))
+    w = coarse_weights(sent, prop, batch, lang, dict(PAPER, use_feature_term=False))
+    assert torch.isinf(w[0, 0, 1]) and w[0, 0, 1] < 0  # the non-object is excluded after the sums
+    soft = torch.softmax(torch.tensor([0.8, 1.0, 0.2]), 0)  # over every proposal, the non-object too
+    expect = [soft[p] + F.cosine_similarity(det[0, p], lang[0, 0], dim=0) for p in (0, 2)]
     torch.testing.assert_close(w[0, 0, [0, 2]], torch.stack(expect))
-    top = w.topk(2, -1).indices[0, 0].tolist()
-    assert top == [0, 2]
-    # with the feature term: 0.5 * softmax over the two objects (equal similarity -> 0.25 each)
-    w2 = coarse_weights(sent, prop, cls, logits, obj, mask)
-    torch.testing.assert_close(w2[0, 0, [0, 2]], torch.stack(expect) + 0.25)
+    # the feature term: 0.5 * softmax of raw dot products (all zero -> 1/3 each)
+    w2 = coarse_weights(sent, prop, batch, lang, PAPER)
+    torch.testing.assert_close(w2[0, 0, [0, 2]], torch.stack(expect) + 0.5 / 3)
 
 
-def test_reconstruction_loss_two_word_vocabulary():
-    # vocabulary {0, 1}; 2 words; logits give p = softmax([0, log 3]) = [1/4, 3/4] at both positions
-    logits = torch.log(torch.tensor([[[1.0, 3.0], [1.0, 3.0]]]))
-    target = torch.tensor([[1, 0]])
-    masked = torch.tensor([[True, False]])
-    valid = torch.tensor([[True, True]])
+def test_reconstruction_score_two_word_vocabulary():
+    # vocabulary {0, 1}; 3 positions: keyword, other word, padding; p = [1/4, 3/4] everywhere
+    logits = torch.log(torch.tensor([[[1.0, 3.0]] * 3]))
+    target = torch.tensor([[1, 0, 1]])
+    tokens = torch.tensor([[1, 0, 2]])
     eps = 0.1
     tok = lambda p_t: -(1 - eps) * np.log(p_t) - eps * np.mean(np.log([0.25, 0.75]))  # noqa: E731
-    expected = 0.7 * tok(0.75) + 0.3 * tok(0.25)
-    got = reconstruction_loss(logits, target, masked, valid)
-    assert float(got[0]) == pytest.approx(expected, rel=1e-6)
-    # padding is ignored
-    got = reconstruction_loss(logits, target, masked, torch.tensor([[True, False]]))
-    assert float(got[0]) == pytest.approx(0.7 * tok(0.75), rel=1e-6)
+    got = reconstruction_score(logits, target, tokens)
+    assert float(got[0]) == pytest.approx(0.7 * tok(0.75) + 0.3 * tok(0.25), rel=1e-6)
+    # no keyword: that half is 0 (0 / (0 + 1e-7)), as in the authors' code
+    got = reconstruction_score(logits, target, torch.tensor([[0, 0, 2]]))
+    assert float(got[0]) == pytest.approx(0.3 * (tok(0.75) + tok(0.25)) / 2, rel=1e-6)
 
 
 def test_batched_decoder_equals_per_candidate_loop():
@@ -59,26 +56,89 @@ def test_batched_decoder_equals_per_candidate_loop():
     m, length = 6, 7
     words = torch.randn(m, length, 16)
     masked = torch.rand(m, length) < 0.4
-    valid = torch.arange(length)[None] < torch.tensor([7, 5, 3, 7, 6, 4])[:, None]
+    pad = torch.arange(length)[None] >= torch.tensor([7, 5, 3, 7, 6, 4])[:, None]
     cand = torch.randn(m, 16)
-    batched = dec(words, masked, valid, cand)
+    batched = dec(words, masked, pad, cand)
     for i in range(m):
-        single = dec(words[i:i + 1], masked[i:i + 1], valid[i:i + 1], cand[i:i + 1])
-        n = int(valid[i].sum())
+        single = dec(words[i:i + 1], masked[i:i + 1], pad[i:i + 1], cand[i:i + 1])
+        n = int((~pad[i]).sum())
         torch.testing.assert_close(batched[i, :n], single[0, :n], atol=1e-5, rtol=1e-5)
+
+
+def test_positions_as_tensor2tensor():
+    pe = tensor2tensor_positions(5, 8, "cpu")
+    assert torch.equal(pe[0], torch.zeros(8))  # position 0 is the padding index
+    freq = torch.exp(torch.arange(4) * -(np.log(10000.0) / 3))
+    torch.testing.assert_close(pe[3], torch.cat([torch.sin(3 * freq), torch.cos(3 * freq)]))
 
 
 def test_rank_reward_loss_three_candidates():
     scores = torch.tensor([[[1.0, 2.0, 0.0, -1.0]]])
     cand = torch.tensor([[[1, 0, 3]]])
-    recon = torch.tensor([[[0.5, 0.2, 0.9]]])  # best: candidate 0 (recon 0.2), then 1 (0.5), then 3 (0.9)
+    recon = torch.tensor([[[0.5, 0.2, 0.9]]])  # best: candidate 0 (0.2), then 1 (0.5), then 3 (0.9)
     valid = torch.ones(1, 1, 3, dtype=torch.bool)
     logp = torch.log_softmax(scores[0, 0], 0)
-    r = np.linspace(0.1, 1, 3)[::-1] ** 2  # [1, 0.3025, 0.01] for ranks best..worst
-    expected = -(r[1] * logp[1] + r[0] * logp[0] + r[2] * logp[3])
+    r = np.linspace(0.1, 1, 3) ** 2  # rewards by rank from the worst: [0.01, 0.3025, 1]
+    expected = -(r[1] * logp[1] + r[2] * logp[0] + r[0] * logp[3]) / 3  # divided by the sentences (1) and K
     got = distillation_loss(scores, cand, recon, valid, torch.ones(1, 1, dtype=torch.bool))
     assert float(got) == pytest.approx(float(expected), rel=1e-6)
     torch.testing.assert_close(rank_rewards(3), torch.tensor(r, dtype=torch.float32))
+
+
+def test_mil_nce_hand_case():
+    # 2 scenes x 1 proposal x 2 sentence slots (scene 1's second slot is padding), hidden 1
+    prop = torch.tensor([[[1.0]], [[2.0]]])
+    sent = torch.tensor([[[1.0], [0.5]], [[-1.0], [7.0]]])
+    sm = torch.tensor([[True, True], [True, False]])
+    # x[i, j] = proposal of scene i . sentences of scene j (padding zeroed)
+    x = {(0, 0): [1.0, 0.5], (0, 1): [-1.0, 0.0], (1, 0): [2.0, 1.0], (1, 1): [-2.0, 0.0]}
+    lse = lambda v: float(np.log(np.sum(np.exp(v))))  # noqa: E731
+    per = [lse(x[0, 0] + x[0, 1] + x[0, 0] + x[1, 0]) - lse(x[0, 0]),
+           lse(x[1, 0] + x[1, 1] + x[0, 1] + x[1, 1]) - lse(x[1, 1])]
+    got = mil_nce(sent, prop, torch.ones(2, 1, dtype=torch.bool), sm)
+    assert float(got) == pytest.approx(np.mean(per), rel=1e-6)
+
+
+def test_language_loss_averages_scenes_then_sentences():
+    logits = torch.zeros(2, 2, 3)
+    logits[0, 0, 0] = 2.0
+    target = torch.tensor([[0, 1], [2, 0]])
+    sm = torch.tensor([[True, True], [True, False]])
+    ce = lambda row, t: float(-torch.log_softmax(row, 0)[t])  # noqa: E731
+    scene0 = (ce(logits[0, 0], 0) + ce(logits[0, 1], 1)) / 2
+    expected = (scene0 + ce(logits[1, 0], 2)) / 2
+    assert float(language_loss(logits, target, sm)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_reconstruction_schedule_all_then_best_half():
+    recon = torch.tensor([[[1.0, 4.0, 2.0, 3.0], [9.0, 9.0, 9.0, 9.0]]])
+    sm = torch.tensor([[True, False]])
+    assert float(reconstruction_loss(recon, sm, True)) == pytest.approx(10 / 4)
+    assert float(reconstruction_loss(recon, sm, False)) == pytest.approx(3 / 2)
+
+
+def test_word_dropout_draws_int_len_over_5_positions():
+    torch.manual_seed(0)
+    length = torch.tensor([4, 5, 12, 30])
+    d = draw_word_dropout(length, 30)
+    assert not d[0].any()                                    # int(4 / 5) = 0 draws
+    assert d[1].sum() == 1 and d[2].sum() <= 2 and d[3].sum() <= 6
+    assert not (d & (torch.arange(30)[None] >= length[:, None])).any()  # never past the sentence
+
+
+def test_masked_batch_norm_skips_padding():
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm1d(3).train()
+    x = torch.randn(2, 3, 5)
+    keep = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    got = masked_batch_norm(bn, x, keep)
+    ref_bn = torch.nn.BatchNorm1d(3).train()
+    packed = torch.cat([x[0].T, x[1, :, :2].T])[:, :, None]  # the 7 real entries
+    ref = ref_bn(packed)
+    torch.testing.assert_close(got[0].T, ref[:5, :, 0])
+    torch.testing.assert_close(got[1, :, :2].T, ref[5:, :, 0])
+    torch.testing.assert_close(bn.running_mean, ref_bn.running_mean)
+    torch.testing.assert_close(bn.running_var, ref_bn.running_var)
 
 
 def test_accuracy_aggregation():

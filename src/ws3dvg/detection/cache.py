@@ -8,6 +8,8 @@ Layout of `<split>.h5`, one group per scene (P proposals; P = detector.num_propo
   corners     (P, 8, 3) float32  ws3dvg.geometry.box_corners order
   objectness  (P,)      float32  probability
   class_scores(P, 18)   float32  class probabilities (CLASSES18 order)
+  class_logits(P, 18)   float32  the detector's class logits (gt mode: log of class_scores); the authors'
+                                 coarse stage reads these
   features    (P, D)    float32  proposal feature (D = 288 for GroupFree-3D)
   seed_index  (P,)      int64    index into the preprocessed scene's points of the proposal's seed
   gt_instance (P,)      int64    `gt` mode only: the instance id (objectId + 1) each proposal is
@@ -26,7 +28,7 @@ from ..geometry import box_corners
 from .data import SceneSet
 from .train import proposal_scores, run_detector
 
-FIELDS = ("center", "size", "heading", "corners", "objectness", "class_scores", "features", "seed_index")
+FIELDS = ("center", "size", "heading", "corners", "objectness", "class_scores", "class_logits", "features", "seed_index")
 
 
 def detector_proposals(out: dict, sample: dict) -> dict[str, np.ndarray]:
@@ -34,7 +36,7 @@ def detector_proposals(out: dict, sample: dict) -> dict[str, np.ndarray]:
     boxes = torch.cat([out["center"], out["size"]], -1).numpy()
     return {"center": boxes[:, :3], "size": boxes[:, 3:], "heading": np.zeros(len(boxes), np.float32),
             "corners": box_corners(boxes).astype(np.float32), "objectness": obj.numpy(), "class_scores": cls.numpy(),
-            "features": out["features"].numpy(), "seed_index": sample["point_index"][out["seed_index"]].numpy()}
+            "class_logits": out["sem_logits"].numpy(), "features": out["features"].numpy(), "seed_index": sample["point_index"][out["seed_index"]].numpy()}
 
 
 def gt_proposals(out: dict, sample: dict, gt_instance: np.ndarray) -> dict[str, np.ndarray]:
@@ -59,7 +61,8 @@ def gt_proposals(out: dict, sample: dict, gt_instance: np.ndarray) -> dict[str, 
     boxes = torch.cat([center, size], -1).numpy()
     return {"center": boxes[:, :3], "size": boxes[:, 3:], "heading": np.zeros(len(boxes), np.float32),
             "corners": box_corners(boxes).astype(np.float32), "objectness": np.ones(len(boxes), np.float32),
-            "class_scores": class_scores.numpy(), "features": pooled.numpy(), "seed_index": sample["point_index"][point_near].numpy(),
+            "class_scores": class_scores.numpy(), "class_logits": class_scores.clamp_min(1e-6).log().numpy(),
+            "features": pooled.numpy(), "seed_index": sample["point_index"][point_near].numpy(),
             "gt_instance": gt_instance}
 
 

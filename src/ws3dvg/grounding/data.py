@@ -17,7 +17,7 @@ import torch
 from ..errors import DataError
 from ..text.masking import read_masked
 
-PROPOSAL_FIELDS = ("center", "size", "corners", "objectness", "class_scores", "features", "seed_index")
+PROPOSAL_FIELDS = ("center", "size", "corners", "objectness", "class_scores", "class_logits", "features", "seed_index")
 
 
 def load_proposals(path: str | Path, scenes: list[str]) -> dict[str, dict[str, np.ndarray]]:
@@ -27,6 +27,8 @@ def load_proposals(path: str | Path, scenes: list[str]) -> dict[str, dict[str, n
             if s not in h5:
                 raise DataError(path, f"no proposals for scene {s!r} (rerun cache_detector?)")
             out[s] = {k: h5[s][k][()] for k in PROPOSAL_FIELDS if k in h5[s]}
+            if "class_logits" not in out[s]:  # caches written before the field: log-probabilities are logits
+                out[s]["class_logits"] = np.log(np.clip(out[s]["class_scores"], 1e-6, None)).astype(np.float32)
     return out
 
 
@@ -82,7 +84,7 @@ def collate(items: list[dict]) -> dict:
     length = max(int(it["length"].max()) for it in items)
     out: dict = {"scene": [it["scene"] for it in items]}
     out["prop_mask"] = torch.zeros(b, p, dtype=torch.bool)
-    for k in ("center", "size", "corners", "objectness", "class_scores", "features", "multiview"):
+    for k in ("center", "size", "corners", "objectness", "class_scores", "class_logits", "features", "multiview"):
         if k not in items[0]:
             continue
         shape = items[0][k].shape[1:]
@@ -103,10 +105,13 @@ def collate(items: list[dict]) -> dict:
     for i, it in enumerate(items):
         n = len(it["ids"])
         out["sent_mask"][i, :n] = True
-        out["ids"][i, :n] = torch.from_numpy(it["ids"][:, :length].astype(np.int64))
-        out["mask"][i, :n] = torch.from_numpy(it["mask"][:, :length].astype(np.int64))
-        out["length"][i, :n] = torch.from_numpy(it["length"])
-        out["class18"][i, :n] = torch.from_numpy(it["class18"])
+        # empty slots repeat the scene's last sentence, as the authors' loader fills them: masked out of every
+        # loss, they still enter the match head's batch statistics there, and so they do here
+        fill = np.r_[np.arange(n), np.full(s - n, n - 1)]
+        out["ids"][i] = torch.from_numpy(it["ids"][fill, :length].astype(np.int64))
+        out["mask"][i] = torch.from_numpy(it["mask"][fill, :length].astype(np.int64))
+        out["length"][i] = torch.from_numpy(it["length"][fill])
+        out["class18"][i] = torch.from_numpy(it["class18"][fill])
         out["sentence_index"][i, :n] = torch.from_numpy(it["sentence_index"])
         if "object_id" in it:
             out["object_id"][i, :n] = torch.from_numpy(it["object_id"])

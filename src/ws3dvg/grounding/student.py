@@ -7,33 +7,40 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models.grounding import Student, distillation_loss
+from ..models.grounding import Student, draw_word_dropout
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from ..tracking import Curves
 from ..training import Checkpoint, autocast, make_loader, seed_everything, to_device
 from .data import GroundingSet, collate
 from .evaluation import target_boxes
+from .losses import distillation_loss, full_supervision_loss, language_loss
 from .teacher import feature_dim_of, read_knowledge, word_embeddings
 
 log = logging.getLogger(__name__)
 
 
 def build_student(cfg: dict, language_dir: str, feature_dim: int, seed: int, multiview: bool) -> Student:
+    """cfg: the distill section plus `relation` (the teacher's relation encoder kind, which the student shares)."""
     vocab = Vocabulary.load(f"{language_dir}/vocab.json")
-    return Student(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if multiview else 0)
+    return Student(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if multiview else 0,
+                   cfg.get("relation", "paper"))
 
 
-def init_from_teacher(student: Student, teacher_state: dict) -> int:
-    """Copy the teacher's language and relation encoder weights where names and shapes match."""
+def init_from_teacher(student: Student, teacher_state: dict, heads: bool = False) -> int:
+    """Copy the teacher's language and relation encoder weights (and its jointly trained match head when
+    `heads`) where names and shapes match."""
     own = student.state_dict()
-    take = {k: v for k, v in teacher_state.items()
-            if k.startswith(("language.", "relation.")) and k in own and own[k].shape == v.shape}
+    prefixes = ("language.", "relation.") + (("match.",) if heads else ())
+    take = {k: v for k, v in teacher_state.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
     student.load_state_dict(take, strict=False)
     return len(take)
+
+
+def has_joint_head(teacher_state: dict | None) -> bool:
+    return teacher_state is not None and any(k.startswith("match.") for k in teacher_state)
 
 
 def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
@@ -54,22 +61,21 @@ def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
     return out
 
 
-def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over proposals toward the target proposal; sentences without one (-1) and padding count 0.
-    scores (B, S, P), target (B, S), sent_mask (B, S)."""
-    ok = sent_mask & (target >= 0)
-    ce = F.cross_entropy(scores.float().flatten(0, 1), target.clamp_min(0).flatten(), reduction="none")
-    return (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
-
-
 def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
                   teacher_state: dict | None, loader_workers: int = 0) -> Student:
+    """Weak: from the teacher's cached ranking (or, where the teacher trained the head jointly as the authors do,
+    that head as it is); full: toward the true target (the upper-bound reference)."""
     seed_everything(seed)
     mv = paths.get("multiview")
-    ds = GroundingSet(paths["masked"], "train", paths["proposals_train"], cfg["lang_num_max"], mv, shuffle_seed=seed)
     model = build_student(cfg, paths["language_dir"], feature_dim_of(paths["proposals_train"]), seed, bool(mv)).to(device)
+    joint = cfg["supervision"] == "weak" and has_joint_head(teacher_state)
+    if joint:
+        log.info("the teacher trained its student head jointly: taking %d tensors as they are",
+                 init_from_teacher(model, teacher_state, heads=True))
+        return model
     if cfg["init_from_teacher"] and teacher_state is not None:
         log.info("initialised %d tensors from the teacher", init_from_teacher(model, teacher_state))
+    ds = GroundingSet(paths["masked"], "train", paths["proposals_train"], cfg["lang_num_max"], mv, shuffle_seed=seed)
     if cfg["supervision"] == "weak":
         know = read_knowledge(paths["knowledge"], "train")
         table = {k: torch.from_numpy(know[k]) for k in ("candidates", "recon_loss", "valid")}
@@ -88,22 +94,24 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         for batch in tqdm(loader, desc=f"distill epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
             idx = batch["sentence_index"].clamp_min(0)
             batch = to_device(batch, device)
+            b, s, length = batch["ids"].shape
+            dropped = draw_word_dropout(batch["length"].view(-1), length, cfg["word_dropout"]).view(b, s, length) \
+                if cfg["word_dropout"] > 0 else None
             with autocast(device, cfg["amp"]):
-                out = model(batch)
+                out = model(batch, dropped)
             sm = batch["sent_mask"]
             if cfg["supervision"] == "weak":
-                cand, recon, valid = (table[k][idx].to(device) for k in ("candidates", "recon_loss", "valid"))
+                cand, recon, valid = (table[k][idx].to(device, non_blocking=True)
+                                      for k in ("candidates", "recon_loss", "valid"))
                 loss = distillation_loss(out["scores"], cand, recon, valid & sm[..., None], sm)
             else:
-                loss = full_supervision_loss(out["scores"], table["target"][idx].to(device), sm)
-            lang = (F.cross_entropy(out["class_logits"].float().flatten(0, 1), batch["class18"].flatten(),
-                                    reduction="none") * sm.flatten()).sum() / sm.sum().clamp_min(1)
-            loss = loss + cfg["lang_cls_weight"] * lang
+                loss = full_supervision_loss(out["scores"], table["target"][idx].to(device, non_blocking=True), sm)
+            loss = loss + cfg["lang_cls_weight"] * language_loss(out["class_logits"], batch["class18"], sm)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) / len(loader)
-        curves.log({"train/loss": total}, epoch)
+            total = total + loss.detach().float()  # one host sync per epoch
+        curves.log({"train/loss": float(total) / len(loader)}, epoch)
         log.debug("distill epoch %d took %.1f s", epoch + 1, time.perf_counter() - t0)
         ckpt.save(epoch, model, opt)
     curves.close()

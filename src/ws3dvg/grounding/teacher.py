@@ -20,12 +20,13 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_file
-from ..models.grounding import Teacher, teacher_losses
+from ..models.grounding import Teacher, draw_random_mask
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from ..tracking import Curves
 from ..training import Checkpoint, autocast, make_loader, save_weights, seed_everything, to_device
 from .data import GroundingSet, collate
+from .losses import teacher_losses
 from .evaluation import chosen_iou, target_boxes
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,12 @@ def feature_dim_of(proposals_h5: str) -> int:
 
 @torch.no_grad()
 def run_teacher(model: Teacher, dataset: GroundingSet, cfg: dict, device, desc="teacher") -> dict:
-    """Eval-mode pass (keywords masked only) -> per-sentence arrays in the masked table's order."""
+    """Eval-mode pass -> per-sentence arrays in the masked table's order. The reconstruction score of each
+    candidate is averaged over `knowledge_draws` random masks (a fixed generator: same draws every run), or
+    taken with the keywords hidden only when that is 0."""
     model.eval()
+    draws = cfg.get("knowledge_draws", 0)
+    gen = torch.Generator(device=device).manual_seed(1234) if draws else None
     n = len(dataset.lang["ids"])
     k = cfg["topk"]
     out = {"candidates": np.zeros((n, k), np.int64), "recon_loss": np.full((n, k), np.inf, np.float32),
@@ -67,6 +72,11 @@ def run_teacher(model: Teacher, dataset: GroundingSet, cfg: dict, device, desc="
         batch = to_device(batch, device)
         with autocast(device, cfg["amp"]):
             res = model(batch)
+            if draws:
+                real = batch["mask"] != 2
+                recon = [model(batch, draws={"random": draw_random_mask(real, cfg["random_mask"], gen)})["recon"].float()
+                         for _ in range(draws)]
+                res["recon"] = torch.stack(recon).mean(0)
         sel = batch["sent_mask"]
         idx = batch["sentence_index"][sel].cpu().numpy()
         kk = res["candidates"].shape[-1]
@@ -77,6 +87,8 @@ def run_teacher(model: Teacher, dataset: GroundingSet, cfg: dict, device, desc="
         if "recon" in res:
             out["recon_loss"][idx, :kk] = res["recon"][sel].float().cpu().numpy()
         out["pred_class"][idx] = res["class_logits"][sel].argmax(-1).cpu().numpy()
+        if "scores" in res:  # the jointly trained student head
+            out.setdefault("student", np.zeros(n, np.int64))[idx] = res["scores"][sel].float().argmax(-1).cpu().numpy()
         scene_of = torch.arange(sel.shape[0], device=sel.device)[:, None].expand_as(sel)[sel]
         bp = batch["center"].shape[1]
         out["center"][idx, :bp] = batch["center"][scene_of].cpu().numpy()  # each sentence's scene's boxes
@@ -85,10 +97,14 @@ def run_teacher(model: Teacher, dataset: GroundingSet, cfg: dict, device, desc="
 
 
 def top1_choices(knowledge: dict) -> dict[str, np.ndarray]:
-    """Coarse top-1: the best coarse weight; fine top-1: the lowest reconstruction loss among candidates."""
+    """Coarse top-1: the best coarse weight; fine top-1: the lowest reconstruction loss among candidates;
+    the jointly trained student head's pick where the teacher has one."""
     rows = np.arange(len(knowledge["candidates"]))
     fine = np.where(np.isfinite(knowledge["recon_loss"]), knowledge["recon_loss"], np.inf).argmin(1)
-    return {"coarse": knowledge["candidates"][:, 0], "fine": knowledge["candidates"][rows, fine]}
+    out = {"coarse": knowledge["candidates"][:, 0], "fine": knowledge["candidates"][rows, fine]}
+    if "student" in knowledge:
+        out["joint_student"] = knowledge["student"]
+    return out
 
 
 def accuracy_report(knowledge: dict, targets: np.ndarray) -> dict[str, float]:
@@ -132,9 +148,9 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(loader)
-        row = {f"train/{k}": v for k, v in sums.items()}
+            for k, v in terms.items():  # device tensors: one host sync per epoch, not per step
+                sums[k] = sums.get(k, 0.0) + v.detach().float()
+        row = {f"train/{k}": float(v) / len(loader) for k, v in sums.items()}
         log.debug("teacher epoch %d took %.1f s", epoch + 1, time.perf_counter() - t0)
         if cfg["eval_every"] and ((epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]):
             for split, (ds, targets) in reports.items():

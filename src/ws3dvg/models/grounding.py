@@ -1,5 +1,10 @@
-"""Grounding networks (DESIGN.md section 3): language encoder, relation encoder, coarse scorer,
-masked-keyword reconstruction decoder (the teacher's fine stage) and the two-stage student.
+"""Grounding networks (DESIGN.md section 3): language encoder, relation encoder, masked-keyword
+reconstruction decoder (the teacher's fine stage) and the two-stage student's match head.
+
+The modules follow the authors' code (WS-3DVG: LangModule, RelationModule, ReconstructModule,
+MatchModule) and keep their parameter names, so a state dict of theirs loads with a prefix rename
+(`tests/test_reference_equivalence.py` proves the numbers equal). Where we depart, the departure is
+a separate class chosen by a param (`RelationEncoderOurs`), never an edit of the paper's path.
 
 Shapes: B scenes, S sentences per scene (lang_num_max), P proposals, L words, K candidates,
 H hidden (288). Sentences stay as a (B, S) grid with a mask instead of being packed, so every
@@ -14,47 +19,188 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..text.vocab import KEYWORD, PADDING
+from ..text.vocab import KEEP, KEYWORD, PADDING
 
 UNK_ID = 1
 FIRST_WORD_ID = 4  # ids below are [pad], unk, [sos], [eos]
 
 
+# --------------------------------------------------------------------------------------------------
+# random draws (kept outside the modules so tests can inject the authors' draws)
+
+def draw_word_dropout(length: torch.Tensor, width: int, share: float = 0.2,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """The authors' word dropout: int(len * share) positions per sentence (int(len / 5) in their code), drawn
+    uniformly from [0, len) with replacement, are replaced by unk. length (N,) -> (N, width) bool.
+    Static shapes: a fixed number of draws per row, the surplus ones unused."""
+    n, draws = length.shape[0], max(int(width * share) + 1, 1)
+    pos = (torch.rand(n, draws, device=length.device, generator=generator) * length[:, None]).long()
+    count = torch.floor(length.double() * share + 1e-9).long()
+    take = torch.arange(draws, device=length.device)[None] < count[:, None]
+    hit = torch.zeros(n, width, device=length.device, dtype=torch.int32)
+    hit.scatter_add_(1, pos.clamp(max=width - 1), take.int())
+    return hit > 0
+
+
+def draw_random_mask(real: torch.Tensor, share: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The decoder's random mask: every real word independently with probability `share`."""
+    return (torch.rand(real.shape, device=real.device, generator=generator) < share) & real
+
+
+# --------------------------------------------------------------------------------------------------
+# building blocks
+
+def masked_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    """BatchNorm1d over (N, C, P) whose training statistics skip padded entries (keep (N, P) False).
+    With nothing padded this is `bn(x)`; the authors never pad (fixed proposal counts)."""
+    if keep is None or not bn.training:
+        return bn(x)
+    w = keep[:, None, :].to(x.dtype)
+    n = w.sum().clamp_min(1)
+    mean = (x * w).sum((0, 2)) / n
+    var = (((x - mean[None, :, None]) ** 2) * w).sum((0, 2)) / n
+    if bn.track_running_stats:
+        with torch.no_grad():
+            m = bn.momentum if bn.momentum is not None else 0.1
+            bn.running_mean.mul_(1 - m).add_(m * mean.detach())
+            bn.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1).clamp_min(1))
+            bn.num_batches_tracked.add_(1)
+    y = (x - mean[None, :, None]) * torch.rsqrt(var[None, :, None] + bn.eps)
+    return y * bn.weight[None, :, None] + bn.bias[None, :, None]
+
+
+class QKVAttention(nn.Module):
+    """Multi-head attention with separate q/k/v/o projections (the authors' ScaledDotProductAttention)."""
+
+    def __init__(self, hidden: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.fc_q, self.fc_k, self.fc_v, self.fc_o = (nn.Linear(hidden, hidden) for _ in range(4))
+        for fc in (self.fc_q, self.fc_k, self.fc_v, self.fc_o):
+            nn.init.xavier_uniform_(fc.weight)
+            nn.init.zeros_(fc.bias)
+
+    def forward(self, q, k, v, key_padding: torch.Tensor | None = None) -> torch.Tensor:
+        """q (N, Q, H), k/v (N, T, H), key_padding (N, T) True = ignore -> (N, Q, H)."""
+        n, nq, h = q.shape
+        split = lambda x: x.view(n, x.shape[1], self.heads, h // self.heads).transpose(1, 2)  # noqa: E731
+        mask = None if key_padding is None else ~key_padding[:, None, None, :]
+        out = F.scaled_dot_product_attention(split(self.fc_q(q)), split(self.fc_k(k)), split(self.fc_v(v)), mask)
+        return self.fc_o(out.transpose(1, 2).reshape(n, nq, h))
+
+
+class AttentionBlock(nn.Module):
+    """Attention, dropout, residual, LayerNorm (the authors' MultiHeadAttention wrapper)."""
+
+    def __init__(self, hidden: int, heads: int = 8, dropout: float = 0.1):
+        super().__init__()
+        self.attention = QKVAttention(hidden, heads)
+        self.dropout = nn.Dropout(dropout)
+        self.layer_norm = nn.LayerNorm(hidden)
+
+    def forward(self, q, k, v, key_padding=None):
+        return self.layer_norm(q + self.dropout(self.attention(q, k, v, key_padding)))
+
+
+# --------------------------------------------------------------------------------------------------
+# language
+
 class LanguageEncoder(nn.Module):
-    """Word vectors -> GRU -> word features, sentence vector (last hidden state), 18-class logits."""
+    """Word vectors -> GRU (hidden H) -> word features (linear, ReLU, dropout, LayerNorm), sentence
+    vector (last hidden state), 18-class logits. Names as the authors' LangModule (gru, lang_cls, fc,
+    dropout, layer_norm); `embedding` holds the word vectors their data loader looks up."""
 
     def __init__(self, vocab_size: int, emb_dim: int = 300, hidden: int = 288, num_class: int = 18,
-                 word_dropout: float = 0.2, dropout: float = 0.1, embeddings: torch.Tensor | None = None,
-                 freeze_embeddings: bool = True):
+                 dropout: float = 0.1, embeddings: torch.Tensor | None = None, freeze_embeddings: bool = True):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=0)
         if embeddings is not None:
             self.embedding.weight.data.copy_(embeddings)
             self.embedding.weight.requires_grad_(not freeze_embeddings)
         self.gru = nn.GRU(emb_dim, hidden, batch_first=True)
-        self.word_proj = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.LayerNorm(hidden))
-        self.classifier = nn.Linear(hidden, num_class)
-        self.word_dropout = word_dropout
+        self.lang_cls = nn.Sequential(nn.Linear(hidden, num_class))
+        self.fc = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.layer_norm = nn.LayerNorm(hidden)
 
-    def forward(self, ids: torch.Tensor, length: torch.Tensor) -> dict:
-        """ids (N, L), length (N,) -> word (N, L, H), sentence (N, H), class_logits (N, C), word_mask (N, L)."""
-        valid = torch.arange(ids.shape[1], device=ids.device) < length[:, None]
-        if self.training and self.word_dropout > 0:
-            drop = (torch.rand(ids.shape, device=ids.device) < self.word_dropout) & (ids >= FIRST_WORD_ID) & valid
-            ids = torch.where(drop, torch.full_like(ids, UNK_ID), ids)
-        out, _ = self.gru(self.embedding(ids))
-        # the GRU is unidirectional: its output at length-1 is the state after the last real word
-        sent = out.gather(1, (length - 1).clamp_min(0)[:, None, None].expand(-1, 1, out.shape[-1])).squeeze(1)
-        return {"word": self.word_proj(out), "sentence": sent, "class_logits": self.classifier(sent), "word_mask": valid}
+    def _run(self, emb: torch.Tensor, length: torch.Tensor):
+        """The GRU over padded rows equals the packed GRU at every real position (it is unidirectional);
+        outputs past the length are zeroed as pad_packed_sequence leaves them."""
+        out, _ = self.gru(emb)
+        valid = torch.arange(emb.shape[1], device=emb.device)[None] < length[:, None]
+        out = out * valid[..., None].to(out.dtype)
+        last = out.gather(1, (length - 1).clamp_min(0)[:, None, None].expand(-1, 1, out.shape[-1])).squeeze(1)
+        return out, last, valid
+
+    def _words(self, out):
+        return self.layer_norm(self.dropout(F.relu(self.fc(out))))
+
+    def embed(self, ids: torch.Tensor, dropped: torch.Tensor | None = None) -> torch.Tensor:
+        if dropped is not None:
+            ids = torch.where(dropped, torch.full_like(ids, UNK_ID), ids)
+        return self.embedding(ids)
+
+    def forward(self, ids: torch.Tensor, length: torch.Tensor, dropped: torch.Tensor | None = None) -> dict:
+        """ids (N, L), length (N,), dropped (N, L) words replaced by unk -> word (N, L, H), sentence (N, H),
+        class_logits (N, C), word_mask (N, L)."""
+        out, last, valid = self._run(self.embed(ids, dropped), length)
+        return {"word": self._words(out), "sentence": last, "class_logits": self.lang_cls(last), "word_mask": valid}
+
+    def masked_words(self, ids, length, hide: torch.Tensor, dropped=None) -> torch.Tensor:
+        """Word features of the same GRU run again with the `hide` words' vectors set to zero (the
+        authors' masked_lang_feat): no position has seen a hidden word."""
+        emb = self.embed(ids, dropped) * (~hide)[..., None].to(self.embedding.weight.dtype)
+        return self._words(self._run(emb, length)[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# relation encoders
+
+def box_features(corners: torch.Tensor) -> torch.Tensor:
+    """[centre, the 8 corners minus the centre] (27 values); centre = middle of the corners' extent."""
+    centre = (corners.amin(-2) + corners.amax(-2)) / 2
+    return torch.cat([centre, (corners - centre[..., None, :]).flatten(-2)], -1)
 
 
 class RelationEncoder(nn.Module):
-    """Proposal features -> MLP, plus box (corner) and multiview embeddings -> self-attention layers.
+    """The authors' RelationModule. Detector feature -> 1x1 conv, BN, PReLU, 1x1 conv; per layer
+    + 0.1 * multiview embedding, + box embedding ([centre, corners - centre]), self-attention block;
+    then LayerNorm(dropout(x) + detector feature)."""
 
-    The detector's own verdict on each proposal (18 class scores and objectness) goes into the MLP
-    with its feature: released detectors' features carry it implicitly, pooled backbone features
-    (gt mode) do not.
-    """
+    def __init__(self, in_dim: int, hidden: int = 288, heads: int = 8, layers: int = 2, multiview_dim: int = 0,
+                 dropout: float = 0.1):
+        super().__init__()
+        # their detector feature is already H wide (GroupFree-3D: 288); a projection only where it is not
+        self.input_proj = nn.Linear(in_dim, hidden) if in_dim != hidden else None
+        self.features_concat = nn.Sequential(nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(hidden),
+                                             nn.Conv1d(hidden, hidden, 1))
+        self.self_attn = nn.ModuleList(AttentionBlock(hidden, heads, 0.1) for _ in range(layers))
+        self.bbox_embedding = nn.ModuleList(nn.Linear(27, hidden) for _ in range(layers))
+        self.obj_embedding = nn.ModuleList(nn.Linear(multiview_dim, hidden) for _ in range(layers)) \
+            if multiview_dim else None
+        self.dropout = nn.Dropout(dropout)
+        self.layer_norm = nn.LayerNorm(hidden)
+
+    def forward(self, features, corners, prop_mask, multiview=None, class_scores=None, objectness=None) -> torch.Tensor:
+        base = features if self.input_proj is None else self.input_proj(features)
+        fc = self.features_concat
+        x = fc[0](base.transpose(1, 2))
+        x = fc[3](fc[2](masked_batch_norm(fc[1], x, prop_mask))).transpose(1, 2)
+        box = box_features(corners).to(x.dtype)
+        pad = ~prop_mask
+        for i, attn in enumerate(self.self_attn):
+            if self.obj_embedding is not None and multiview is not None:
+                x = x + 0.1 * self.obj_embedding[i](multiview)
+            x = x + self.bbox_embedding[i](box)
+            x = attn(x, x, x, pad)
+        return self.layer_norm(self.dropout(x) + base)
+
+
+class RelationEncoderOurs(nn.Module):
+    """Our departure (`teacher.departures.relation_encoder`): the detector's verdict (18 class scores,
+    objectness) enters with its (LayerNorm-ed) feature, the raw corners are embedded once, and full
+    transformer encoder layers (with feed-forward blocks) follow; no residual to the detector feature.
+    Pooled backbone features (gt mode) carry no class verdict of their own, hence the extra inputs."""
 
     def __init__(self, in_dim: int, hidden: int = 288, heads: int = 8, layers: int = 2, multiview_dim: int = 0,
                  dropout: float = 0.1, num_class: int = 18):
@@ -80,78 +226,147 @@ class RelationEncoder(nn.Module):
         return x
 
 
-def masked_softmax(x: torch.Tensor, keep: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    return torch.softmax(x.masked_fill(~keep, float("-inf")), dim).nan_to_num(0.0)
+def build_relation(kind: str, in_dim: int, hidden: int, multiview_dim: int) -> nn.Module:
+    if kind == "paper":
+        return RelationEncoder(in_dim, hidden, multiview_dim=multiview_dim)
+    if kind == "ours":
+        return RelationEncoderOurs(in_dim, hidden, multiview_dim=multiview_dim)
+    raise ValueError(f"relation encoder must be 'paper' or 'ours', got {kind!r}")
 
 
-def coarse_weights(sentence, proposal, class_scores, class_logits, objectness, prop_mask, *, use_feature=True,
-                   use_class=True, objectness_threshold=0.5, temperature=0.1):
-    """Per sentence and proposal the coarse weight (DESIGN.md): 0.5 * softmax(sim) + softmax(detector score
-    at the predicted class) + cosine(detector class scores, language class distribution).
+# --------------------------------------------------------------------------------------------------
+# the fine stage's decoder
 
-    sentence (B, S, H), proposal (B, P, H), class_scores (B, P, C), class_logits (B, S, C), objectness (B, P),
-    prop_mask (B, P). Non-objects and padding get -inf, so top-K never picks them.
-    """
-    keep = (prop_mask & (objectness >= objectness_threshold))[:, None, :]  # (B, 1, P)
-    w = torch.zeros(sentence.shape[:2] + proposal.shape[1:2], device=sentence.device, dtype=sentence.dtype)
-    if use_feature:
-        sim = torch.einsum("bsh,bph->bsp", F.normalize(sentence, dim=-1), F.normalize(proposal, dim=-1))
-        w = w + 0.5 * masked_softmax(sim / temperature, keep)
-    if use_class:
-        pred = class_logits.argmax(-1)  # (B, S)
-        at_pred = class_scores.gather(2, pred[:, None, :].expand(-1, class_scores.shape[1], -1)).transpose(1, 2)
-        w = w + masked_softmax(at_pred, keep)
-        w = w + torch.einsum("bpc,bsc->bsp", F.normalize(class_scores, dim=-1),
-                             F.normalize(class_logits.softmax(-1), dim=-1))
-    return w.masked_fill(~keep, float("-inf"))
+def tensor2tensor_positions(length: int, dim: int, device) -> torch.Tensor:
+    """Sinusoidal positions as the authors' SinusoidalPositionalEmbedding (padding index 0): sines in the
+    first half, cosines in the second, frequencies exp(-i log(1e4) / (dim/2 - 1)); position 0 is zero."""
+    half = dim // 2
+    freq = torch.exp(torch.arange(half, device=device, dtype=torch.float32) * -(math.log(10000.0) / (half - 1)))
+    ang = torch.arange(length, device=device, dtype=torch.float32)[:, None] * freq[None]
+    emb = torch.cat([torch.sin(ang), torch.cos(ang)], 1)
+    if dim % 2:
+        emb = torch.cat([emb, emb.new_zeros(length, 1)], 1)
+    emb[0] = 0
+    return emb
 
 
-def sinusoid(length: int, dim: int, device) -> torch.Tensor:
-    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(length, dim, device=device)
-    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
-    return pe
+class InProjAttention(nn.Module):
+    """fairseq-style multi-head attention: one packed in-projection (in_proj_weight / in_proj_bias), out_proj;
+    no attention dropout (the authors' MultiheadAttention2 as their decoder builds it)."""
+
+    def __init__(self, hidden: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * hidden, hidden))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * hidden))
+        self.out_proj = nn.Linear(hidden, hidden)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.xavier_uniform_(self.out_proj.weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x, memory, key_padding=None, causal: bool = False):
+        n, lq, h = x.shape
+        w, b = self.in_proj_weight, self.in_proj_bias
+        q = F.linear(x, w[:h], b[:h])
+        k, v = F.linear(memory, w[h:], b[h:]).chunk(2, -1)
+        split = lambda t: t.view(n, t.shape[1], self.heads, h // self.heads).transpose(1, 2)  # noqa: E731
+        mask = None
+        if key_padding is not None:
+            mask = ~key_padding[:, None, None, :]
+        if causal:
+            lk = memory.shape[1]
+            future = torch.ones(lq, lk, dtype=torch.bool, device=x.device).tril()
+            mask = future[None, None] if mask is None else mask & future[None, None]
+        out = F.scaled_dot_product_attention(split(q), split(k), split(v), mask)
+        return self.out_proj(out.transpose(1, 2).reshape(n, lq, h))
+
+
+class DecoderLayer(nn.Module):
+    """Post-norm decoder layer (the authors' TransformerDecoderLayer): causal self-attention, cross-attention
+    to the memory, feed-forward (2H, ReLU); dropout after each sub-block only."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float):
+        super().__init__()
+        self.dropout = dropout
+        self.self_attn = InProjAttention(hidden, heads)
+        self.self_attn_layer_norm = nn.LayerNorm(hidden)
+        self.encoder_attn = InProjAttention(hidden, heads)
+        self.encoder_attn_layer_norm = nn.LayerNorm(hidden)
+        self.fc1 = nn.Linear(hidden, 2 * hidden)
+        self.fc2 = nn.Linear(2 * hidden, hidden)
+        self.final_layer_norm = nn.LayerNorm(hidden)
+
+    def forward(self, x, pad, memory):
+        drop = lambda t: F.dropout(t, self.dropout, self.training)  # noqa: E731
+        x = self.self_attn_layer_norm(x + drop(self.self_attn(x, x, pad, causal=True)))
+        x = self.encoder_attn_layer_norm(x + drop(self.encoder_attn(x, memory)))
+        return self.final_layer_norm(x + drop(self.fc2(F.relu(self.fc1(x)))))
+
+
+class _Layers(nn.Module):
+    def __init__(self, hidden, heads, layers, dropout):
+        super().__init__()
+        self.decoder_layers = nn.ModuleList(DecoderLayer(hidden, heads, dropout) for _ in range(layers))
 
 
 class ReconstructionDecoder(nn.Module):
-    """Masked keyword reconstruction conditioned on one candidate: causal self-attention over the
-    (masked) word features, cross-attention to the candidate's feature, vocabulary logits."""
+    """Masked keyword reconstruction from one candidate (the authors' ReconstructModule): word features
+    (those at `masked` positions replaced by the learned mask vector) plus sinusoidal positions, a 3-layer
+    causal decoder cross-attending to the candidate's feature (a memory of length 1), vocabulary logits."""
 
-    def __init__(self, vocab_size: int, hidden: int = 288, layers: int = 3, heads: int = 8, dropout: float = 0.1):
+    def __init__(self, vocab_size: int, hidden: int = 288, layers: int = 3, heads: int = 8, dropout: float = 0.2):
         super().__init__()
-        self.mask_vector = nn.Parameter(torch.zeros(hidden))
-        nn.init.normal_(self.mask_vector, std=0.02)
-        layer = nn.TransformerDecoderLayer(hidden, heads, 2 * hidden, dropout, batch_first=True)
-        self.decoder = nn.TransformerDecoder(layer, layers)
-        self.output = nn.Linear(hidden, vocab_size)
+        self.mask_vec = nn.Parameter(torch.empty(hidden))
+        nn.init.xavier_normal_(self.mask_vec[None])
+        self.reconstruct_trans = _Layers(hidden, heads, layers, dropout)
+        self.vocab_fc = nn.Linear(hidden, vocab_size)
 
-    def forward(self, words: torch.Tensor, masked: torch.Tensor, valid: torch.Tensor, candidate: torch.Tensor):
-        """words (M, L, H), masked/valid (M, L), candidate (M, H) -> logits (M, L, V)."""
-        length = words.shape[1]
-        x = torch.where(masked[..., None], self.mask_vector.to(words.dtype), words) + sinusoid(length, words.shape[-1],
-                                                                                               words.device)
-        causal = torch.ones(length, length, dtype=torch.bool, device=words.device).triu(1)  # True: not visible
-        h = self.decoder(x, candidate[:, None, :], tgt_mask=causal, tgt_key_padding_mask=~valid, tgt_is_causal=True)
-        return self.output(h)
+    def forward(self, words: torch.Tensor, masked: torch.Tensor, pad: torch.Tensor, candidate: torch.Tensor):
+        """words (M, L, H), masked/pad (M, L) bool, candidate (M, H) -> logits (M, L, V)."""
+        x = torch.where(masked[..., None], self.mask_vec.to(words.dtype), words)
+        x = x + tensor2tensor_positions(words.shape[1], words.shape[-1], words.device).to(words.dtype)
+        memory = candidate[:, None, :]
+        for layer in self.reconstruct_trans.decoder_layers:
+            x = layer(x, pad, memory)
+        return self.vocab_fc(x)
 
 
-def reconstruction_loss(logits, target, masked, valid, smoothing=0.1, masked_weight=0.7, unmasked_weight=0.3):
-    """Per row: label-smoothed NLL, averaged over masked words (weight 0.7) and unmasked words (0.3).
+# --------------------------------------------------------------------------------------------------
+# the student's head
 
-    logits (M, L, V), target/masked/valid (M, L) -> (M,)
-    """
-    logp = logits.float().log_softmax(-1)
-    nll = -logp.gather(-1, target[..., None]).squeeze(-1)
-    tok = (1 - smoothing) * nll - smoothing * logp.mean(-1)
-    m = (masked & valid).float()
-    u = (~masked & valid).float()
-    return masked_weight * (tok * m).sum(-1) / m.sum(-1).clamp_min(1) + \
-        unmasked_weight * (tok * u).sum(-1) / u.sum(-1).clamp_min(1)
+class MatchHead(nn.Module):
+    """The two-stage grounding head (the authors' MatchModule): each proposal cross-attends to the words,
+    then conv-BN-PReLU x2 and a 1-channel conv score it."""
 
+    def __init__(self, hidden: int = 288, heads: int = 8):
+        super().__init__()
+        self.grounding_cross_attn = AttentionBlock(hidden, heads, 0.1)
+        self.match = nn.Sequential(nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(),
+                                   nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(),
+                                   nn.Conv1d(hidden, 1, 1))
+
+    def forward(self, proposal, word, word_mask, prop_mask) -> torch.Tensor:
+        """proposal (B, P, H), word (B, S, L, H), word_mask (B, S, L), prop_mask (B, P) -> scores (B, S, P)
+        (padding proposals -inf)."""
+        b, s, length, h = word.shape
+        p = proposal.shape[1]
+        q = proposal[:, None].expand(-1, s, -1, -1).reshape(b * s, p, h)
+        x = self.grounding_cross_attn(q, word.view(b * s, length, h), word.view(b * s, length, h),
+                                      ~word_mask.view(b * s, length))
+        keep = prop_mask[:, None].expand(-1, s, -1).reshape(b * s, p)
+        m = self.match
+        x = x.transpose(1, 2)
+        x = m[2](masked_batch_norm(m[1], m[0](x), keep))
+        x = m[5](masked_batch_norm(m[4], m[3](x), keep))
+        scores = m[6](x).view(b, s, p)
+        return scores.masked_fill(~prop_mask[:, None], float("-inf"))
+
+
+# --------------------------------------------------------------------------------------------------
+# teacher and student
 
 def gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """x (B, P, ...) , idx (B, S, K) -> (B, S, K, ...)."""
+    """x (B, P, ...), idx (B, S, K) -> (B, S, K, ...)."""
     b, s, k = idx.shape
     flat = idx.reshape(b, s * k)
     extra = x.shape[2:]
@@ -160,7 +375,9 @@ def gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 class Teacher(nn.Module):
-    """Coarse-to-fine semantic matching: coarse top-K, then reconstruction loss of every candidate."""
+    """Coarse-to-fine semantic matching. With `joint_student` the student's match head trains inside the
+    teacher's step on the step's own ranking (the authors' schedule); its names follow their JointNet
+    (lang -> language, relation, recnet -> decoder, match)."""
 
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
                  multiview_dim: int = 0):
@@ -168,123 +385,157 @@ class Teacher(nn.Module):
         h = cfg["hidden"]
         self.cfg = cfg
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
-                                        h, word_dropout=cfg["word_dropout"], embeddings=embeddings)
-        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim)
+                                        h, embeddings=embeddings)
+        self.relation = build_relation(relation_kind(cfg), feature_dim, h, multiview_dim)
         self.decoder = ReconstructionDecoder(vocab_size, h)
+        self.match = MatchHead(h) if joint_student(cfg) else None
 
-    def encode(self, batch: dict) -> dict:
+    def forward(self, batch: dict, random_mask: float = 0.0, draws: dict | None = None) -> dict:
+        """One pass: encoders, coarse top-K, the reconstruction score of every candidate (and, trained jointly,
+        the student head's scores). Word dropout happens in training mode; `random_mask` is the share of
+        words the decoder sees as the mask vector. `draws` ({"dropped", "random"}) replaces the random draws."""
+        cfg, draws = self.cfg, draws or {}
         b, s, length = batch["ids"].shape
-        lang = self.language(batch["ids"].view(b * s, length), batch["length"].view(b * s))
+        n = b * s
+        ids, lens = batch["ids"].view(n, length), batch["length"].view(n)
+        dropped = draws.get("dropped")
+        if dropped is None and self.training and cfg["word_dropout"] > 0:
+            dropped = draw_word_dropout(lens, length, cfg["word_dropout"])
+        dropped = None if dropped is None else dropped.view(n, length)
+        lang = self.language(ids, lens, dropped)
         prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"),
                              batch["class_scores"], batch["objectness"])
-        return {"word": lang["word"].view(b, s, length, -1), "sentence": lang["sentence"].view(b, s, -1),
-                "class_logits": lang["class_logits"].view(b, s, -1), "word_mask": lang["word_mask"].view(b, s, length),
-                "proposal": prop}
-
-    def forward(self, batch: dict, random_mask: float = 0.0) -> dict:
-        cfg = self.cfg
-        enc = self.encode(batch)
-        b, s, length = batch["ids"].shape
-        weights = coarse_weights(enc["sentence"], enc["proposal"], batch["class_scores"], enc["class_logits"].detach(),
-                                 batch["objectness"], batch["prop_mask"], use_feature=cfg["use_feature_term"],
-                                 use_class=cfg["use_class_terms"], objectness_threshold=cfg["objectness_threshold"])
+        out = {"word": lang["word"].view(b, s, length, -1), "sentence": lang["sentence"].view(b, s, -1),
+               "class_logits": lang["class_logits"].view(b, s, -1), "word_mask": lang["word_mask"].view(b, s, length),
+               "proposal": prop}
+        # the coarse stage ranks with the language classifier's prediction, never trained through the ranking
+        coarse = coarse_weights_ours if departure(cfg, "coarse_cosine") else coarse_weights
+        weights = coarse(out["sentence"], prop, batch, out["class_logits"].detach(), cfg)
         k = min(cfg["topk"], weights.shape[-1])
-        top_w, cand = weights.detach().topk(k, dim=-1)  # (B, S, K)
+        top_w, cand = weights.detach().topk(k, dim=-1)  # (B, S, K), best coarse weight first
         cand_valid = torch.isfinite(top_w) & batch["sent_mask"][..., None]
-        out = {**enc, "coarse": weights, "candidates": cand, "candidate_weights": top_w, "candidate_valid": cand_valid}
+        out.update(coarse=weights, candidates=cand, candidate_weights=top_w, candidate_valid=cand_valid)
+        if self.match is not None:
+            out["scores"] = self.match(prop, out["word"], out["word_mask"], batch["prop_mask"])
         if not cfg["use_reconstruction"]:
             return out
-        # masked words: keywords, plus a random share of the other real words in training
-        tokens = batch["mask"]
-        masked = tokens == KEYWORD
-        if random_mask > 0:
-            masked = masked | ((torch.rand(masked.shape, device=masked.device) < random_mask) & (tokens != PADDING))
-        valid = tokens != PADDING
+        tokens = batch["mask"].view(n, length)
+        keyword, real = tokens == KEYWORD, tokens != PADDING
+        rand = draws.get("random")
+        if rand is None:
+            rand = draw_random_mask(real, random_mask) if random_mask > 0 else torch.zeros_like(real)
+        rand = rand.view(n, length) & real
+        if departure(cfg, "keyword_mask_vector"):
+            words, hidden = lang["word"], keyword | rand      # ours: keywords seen, then hidden at the decoder
+        else:                                                  # paper: keywords never reach the GRU
+            words, hidden = self.language.masked_words(ids, lens, keyword, dropped), rand
+        out["masked_word"], out["rand_mask"] = words.view(b, s, length, -1), rand.view(b, s, length)
         # all candidates of all sentences in one decoder pass: rows (B * S * K)
-        m = b * s * k
-        words = enc["word"][:, :, None].expand(-1, -1, k, -1, -1).reshape(m, length, -1)
-        cand_feat = gather_rows(enc["proposal"], cand).reshape(m, -1)
-        rep = lambda t: t[:, :, None].expand(-1, -1, k, -1).reshape(m, length)  # noqa: E731
-        logits = self.decoder(words, rep(masked), rep(valid), cand_feat)
-        loss = reconstruction_loss(logits, rep(batch["ids"]), rep(masked), rep(valid)).view(b, s, k)
-        out["recon"] = loss.masked_fill(~cand_valid, float("inf"))
+        m = n * k
+        rep = lambda t: t.view(n, 1, *t.shape[1:]).expand(n, k, *t.shape[1:]).reshape(m, *t.shape[1:])  # noqa: E731
+        logits = self.decoder(rep(words), rep(hidden), rep(~real), gather_rows(prop, cand).reshape(m, -1))
+        out["recon_logits"] = logits.view(b, s, k, length, -1)
+        score = reconstruction_score(logits, rep(ids), rep(tokens)).view(b, s, k)
+        out["recon"] = score.masked_fill(~cand_valid, float("inf"))
         return out
 
 
-def mil_loss(sentence, proposal, prop_mask, sent_mask, temperature: float = 0.1):
-    """InfoNCE over the batch's scenes: a sentence against the best-matching proposal of every scene."""
-    sim = torch.einsum("bsh,cph->bscp", F.normalize(sentence.float(), dim=-1), F.normalize(proposal.float(), dim=-1))
-    sim = sim.masked_fill(~prop_mask[None, None], float("-inf")).amax(-1) / temperature  # (B, S, B)
-    target = torch.arange(sentence.shape[0], device=sentence.device)[:, None].expand(-1, sentence.shape[1])
-    ce = F.cross_entropy(sim.flatten(0, 1), target.flatten(), reduction="none")
-    return (ce * sent_mask.flatten()).sum() / sent_mask.sum().clamp_min(1)
+# --------------------------------------------------------------------------------------------------
+# the teacher's pieces without parameters
+
+def variant_is_paper(cfg: dict) -> bool:
+    return cfg.get("variant", "paper") == "paper"
 
 
-def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int) -> tuple[torch.Tensor, dict]:
-    sm = batch["sent_mask"]
-    n = sm.sum().clamp_min(1)
-    terms = {"mil": mil_loss(out["sentence"], out["proposal"], batch["prop_mask"], sm),
-             "lang_cls": (F.cross_entropy(out["class_logits"].float().flatten(0, 1), batch["class18"].flatten(),
-                                          reduction="none") * sm.flatten()).sum() / n}
-    if "recon" in out:
-        recon = out["recon"].float()
-        k = recon.shape[-1]
-        keep = k if epoch < cfg["all_candidates_epochs"] else max(1, k // 2)
-        best = recon.topk(keep, dim=-1, largest=False).values  # the best half after the first epochs
-        finite = torch.isfinite(best)
-        per_sentence = torch.where(finite, best, 0).sum(-1) / finite.sum(-1).clamp_min(1)
-        terms["recon"] = (per_sentence * sm).sum() / n
-    w = cfg["loss_weights"]
-    total = sum(w[k] * v for k, v in terms.items())
-    return total, terms
+def departure(cfg: dict, name: str) -> bool:
+    """Is our departure `name` on? Never with `variant: paper`."""
+    return not variant_is_paper(cfg) and bool(cfg.get("departures", {}).get(name, False))
+
+
+def joint_student(cfg: dict) -> bool:
+    """The authors train the student head inside the teacher's step; our departure distils afterwards."""
+    return not departure(cfg, "staged_distillation")
+
+
+def coarse_weights(sentence, proposal, batch: dict, lang_logits, cfg: dict) -> torch.Tensor:
+    """The authors' coarse weight per sentence and proposal (their divide_proposals):
+      0.5 * softmax_P(sentence . proposal)  +  softmax_P(detector logit at the predicted class)
+      + cosine(detector class logits, language class logits);
+    softmaxes over every proposal of the scene; non-objects (and padding) then get -inf.
+    sentence (B, S, H), proposal (B, P, H), lang_logits (B, S, C) -> (B, S, P)."""
+    prop_mask = batch["prop_mask"]
+    det = batch["class_logits"]                                           # (B, P, C)
+    w = sentence.new_zeros(sentence.shape[:2] + proposal.shape[1:2])
+    pad = ~prop_mask[:, None, :]
+    if cfg["use_feature_term"]:
+        sim = torch.einsum("bsh,bph->bsp", sentence, proposal)
+        w = w + 0.5 * torch.softmax(sim.float().masked_fill(pad, float("-inf")), -1).to(w.dtype)
+    if cfg["use_class_terms"]:
+        pred = lang_logits.argmax(-1)                                      # (B, S)
+        at_pred = det.gather(2, pred[:, None, :].expand(-1, det.shape[1], -1)).transpose(1, 2)
+        w = w + torch.softmax(at_pred.float().masked_fill(pad, float("-inf")), -1).to(w.dtype)
+        w = w + F.cosine_similarity(det[:, None].float(), lang_logits[:, :, None].float(), dim=-1).to(w.dtype)
+    keep = prop_mask & (batch["objectness"] > cfg["objectness_threshold"])
+    return w.masked_fill(~keep[:, None, :], float("-inf"))
+
+
+def coarse_weights_ours(sentence, proposal, batch: dict, lang_logits, cfg: dict, temperature: float = 0.1):
+    """Our departure (`coarse_cosine`): cosine / 0.1 for the feature term and class probabilities for the class
+    terms, with the softmaxes over the kept proposals only."""
+    keep = (batch["prop_mask"] & (batch["objectness"] >= cfg["objectness_threshold"]))[:, None, :]
+    cls = batch["class_scores"]
+    w = sentence.new_zeros(sentence.shape[:2] + proposal.shape[1:2])
+    soft = lambda x: torch.softmax(x.float().masked_fill(~keep, float("-inf")), -1).nan_to_num(0.0)  # noqa: E731
+    if cfg["use_feature_term"]:
+        sim = torch.einsum("bsh,bph->bsp", F.normalize(sentence, dim=-1), F.normalize(proposal, dim=-1))
+        w = w + 0.5 * soft(sim / temperature).to(w.dtype)
+    if cfg["use_class_terms"]:
+        pred = lang_logits.argmax(-1)
+        at_pred = cls.gather(2, pred[:, None, :].expand(-1, cls.shape[1], -1)).transpose(1, 2)
+        w = w + soft(at_pred).to(w.dtype)
+        w = w + torch.einsum("bpc,bsc->bsp", F.normalize(cls.float(), dim=-1),
+                             F.normalize(lang_logits.float().softmax(-1), dim=-1)).to(w.dtype)
+    return w.masked_fill(~keep, float("-inf"))
+
+
+def reconstruction_score(logits, target, tokens, smoothing: float = 0.1, keyword_weight: float = 0.7):
+    """The authors' reconstruct_score per row: label-smoothed NLL averaged over keyword positions (weight 0.7)
+    and over the other real words (0.3). Lower = the candidate explains the sentence better.
+    logits (M, L, V), target (M, L), tokens (M, L) in {0 keep, 1 keyword, 2 padding} -> (M,)"""
+    logp = logits.float().log_softmax(-1)
+    nll = -logp.gather(-1, target[..., None].long()).squeeze(-1)
+    tok = (1 - smoothing) * nll - smoothing * logp.mean(-1)
+    kw, other = (tokens == KEYWORD).float(), (tokens == KEEP).float()
+    return keyword_weight * (tok * kw).sum(-1) / (kw.sum(-1) + 1e-7) + \
+        (1 - keyword_weight) * (tok * other).sum(-1) / (other.sum(-1) + 1e-7)
 
 
 class Student(nn.Module):
-    """Two-stage grounding head: proposals cross-attend to words, an MLP scores every proposal."""
+    """Two-stage grounding model: language encoder, relation encoder, match head. The only model that runs at
+    inference (no reconstruction at test time)."""
 
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
-                 multiview_dim: int = 0):
+                 multiview_dim: int = 0, relation: str = "paper"):
         super().__init__()
         h = cfg["hidden"]
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
-                                        h, word_dropout=cfg["word_dropout"], embeddings=embeddings)
-        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim)
-        self.cross_attention = nn.MultiheadAttention(h, 8, dropout=0.1, batch_first=True)
-        self.norm = nn.LayerNorm(h)
-        self.match = nn.Sequential(nn.Conv1d(h, h, 1), nn.BatchNorm1d(h), nn.PReLU(), nn.Conv1d(h, h, 1),
-                                   nn.BatchNorm1d(h), nn.PReLU(), nn.Conv1d(h, 1, 1))
+                                        h, embeddings=embeddings)
+        self.relation = build_relation(relation, feature_dim, h, multiview_dim)
+        self.match = MatchHead(h)
 
-    def forward(self, batch: dict) -> dict:
+    def forward(self, batch: dict, dropped: torch.Tensor | None = None) -> dict:
         b, s, length = batch["ids"].shape
-        lang = self.language(batch["ids"].view(b * s, length), batch["length"].view(b * s))
+        lang = self.language(batch["ids"].view(b * s, length), batch["length"].view(b * s),
+                             None if dropped is None else dropped.view(b * s, length))
         prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"),
                              batch["class_scores"], batch["objectness"])
-        p = prop.shape[1]
-        q = prop[:, None].expand(-1, s, -1, -1).reshape(b * s, p, -1)
-        att = self.cross_attention(q, lang["word"], lang["word"], key_padding_mask=~lang["word_mask"], need_weights=False)[0]
-        fused = self.norm(q + att)
-        scores = self.match(fused.transpose(1, 2)).view(b, s, p)
-        scores = scores.masked_fill(~batch["prop_mask"][:, None], float("-inf"))
+        scores = self.match(prop, lang["word"].view(b, s, length, -1), lang["word_mask"].view(b, s, length),
+                            batch["prop_mask"])
         return {"scores": scores, "class_logits": lang["class_logits"].view(b, s, -1)}
 
 
-def rank_rewards(k: int, device=None) -> torch.Tensor:
-    """linspace(0.1, 1, K) squared; index 0 is the best rank (largest reward)."""
-    return torch.linspace(0.1, 1.0, k, device=device).flip(0) ** 2
-
-
-def distillation_loss(scores, candidates, recon, cand_valid, sent_mask):
-    """Negative log-softmax of the student's scores over all proposals, taken at the teacher's K
-    candidates and weighted by their rank reward (lower reconstruction loss = better rank).
-
-    scores (B, S, P); candidates, recon, cand_valid (B, S, K) -> scalar
-    """
-    k = candidates.shape[-1]
-    # cached indices of invalid candidates may point past this batch's padding: never gather there
-    candidates = torch.where(cand_valid, candidates, 0).clamp(max=scores.shape[-1] - 1)
-    order = recon.masked_fill(~cand_valid, float("inf")).argsort(-1)  # best first
-    rank = order.argsort(-1)                                           # rank of each candidate
-    reward = rank_rewards(k, scores.device)[rank] * cand_valid
-    logp = scores.float().log_softmax(-1).gather(-1, candidates)
-    per_sentence = -(torch.where(cand_valid, logp, 0) * reward).sum(-1)
-    return (per_sentence * sent_mask).sum() / sent_mask.sum().clamp_min(1)
+def relation_kind(cfg: dict) -> str:
+    """The relation encoder a teacher config asks for (the paper's unless our departure is on)."""
+    if cfg.get("variant", "paper") == "paper":
+        return "paper"
+    return "ours" if cfg.get("departures", {}).get("relation_encoder") else "paper"

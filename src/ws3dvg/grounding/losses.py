@@ -1,0 +1,99 @@
+"""The grounding losses, as the authors' code computes them (lib/loss_helper in WS-3DVG), and our
+departures next to them. All take the (B scenes, S sentences) grid with `sent_mask`; nothing loops
+over sentences or candidates.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..models.grounding import departure
+
+
+def mil_nce(sentence: torch.Tensor, proposal: torch.Tensor, prop_mask: torch.Tensor, sent_mask: torch.Tensor):
+    """The authors' MIL-NCE: raw dot products of every proposal of scene i with every sentence of scene j
+    (padding sentences zeroed, so they still count as exp(0)). Per scene i: numerator = logsumexp over its
+    own (sentence, proposal) pairs; denominator = logsumexp over scene i's proposals with every scene's
+    sentences together with every scene's proposals with scene i's sentences. Mean of the differences.
+    sentence (B, S, H), proposal (B, P, H) -> scalar."""
+    b, s, _ = sentence.shape
+    p = proposal.shape[1]
+    sent = sentence.float() * sent_mask[..., None]
+    x = torch.einsum("iph,jsh->ijsp", proposal.float(), sent)               # (B_prop, B_sent, S, P)
+    x = x.masked_fill(~prop_mask[:, None, None, :], float("-inf")).reshape(b, b, s * p)
+    eye = torch.eye(b, dtype=torch.bool, device=x.device)
+    numerator = torch.logsumexp(x[eye], -1)                                   # (B,)
+    denominator = torch.logsumexp(torch.cat([x, x.transpose(0, 1)], 1).reshape(b, -1), -1)
+    return (denominator - numerator).mean()
+
+
+def mil_best_cosine(sentence, proposal, prop_mask, sent_mask, temperature: float = 0.1):
+    """Our departure (`mil_best_cosine`): a sentence against the best-matching proposal of every scene of the
+    batch, cosine / 0.1, cross-entropy toward its own scene."""
+    sim = torch.einsum("bsh,cph->bscp", F.normalize(sentence.float(), dim=-1), F.normalize(proposal.float(), dim=-1))
+    sim = sim.masked_fill(~prop_mask[None, None], float("-inf")).amax(-1) / temperature  # (B, S, B)
+    target = torch.arange(sentence.shape[0], device=sentence.device)[:, None].expand(-1, sentence.shape[1])
+    ce = F.cross_entropy(sim.flatten(0, 1), target.flatten(), reduction="none")
+    return (ce * sent_mask.flatten()).sum() / sent_mask.sum().clamp_min(1)
+
+
+def language_loss(class_logits: torch.Tensor, class18: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
+    """The authors' language classification: cross-entropy averaged over each scene's sentences, then over scenes.
+    class_logits (B, S, C), class18 / sent_mask (B, S)."""
+    ce = F.cross_entropy(class_logits.float().flatten(0, 1), class18.flatten(), reduction="none").view(class18.shape)
+    per_scene = (ce * sent_mask).sum(1) / sent_mask.sum(1).clamp_min(1)
+    has = sent_mask.any(1)
+    return (per_scene * has).sum() / has.sum().clamp_min(1)
+
+
+def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candidates: bool) -> torch.Tensor:
+    """The authors' schedule: the mean reconstruction score over all K candidates in the first epochs, then over
+    the best (lowest) K // 2 of each sentence. recon (B, S, K), inf where a candidate is invalid."""
+    k = recon.shape[-1]
+    keep = k if all_candidates else max(1, k // 2)
+    best = recon.float().topk(keep, dim=-1, largest=False).values
+    best = torch.where(torch.isfinite(best) & sent_mask[..., None], best, 0.0)
+    return best.sum() / sent_mask.sum().clamp_min(1) / keep
+
+
+def rank_rewards(k: int, device=None) -> torch.Tensor:
+    """linspace(0.1, 1, K) squared, indexed by rank from the worst (0) to the best (K - 1) candidate."""
+    return torch.linspace(0.1, 1.0, k, device=device) ** 2
+
+
+def distillation_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch.Tensor:
+    """The authors' weakly supervised loss: the student's negative log-softmax over all proposals, taken at the
+    K candidates, weighted by the rank reward of their reconstruction score (lowest score = largest reward),
+    summed and divided by the sentence count and K. scores (B, S, P); candidates/recon/cand_valid (B, S, K)."""
+    k = candidates.shape[-1]
+    candidates = torch.where(cand_valid, candidates, 0).clamp(max=scores.shape[-1] - 1)
+    rank = recon.float().argsort(-1, descending=True).argsort(-1)           # 0 = highest score = worst
+    reward = rank_rewards(k, scores.device)[rank]
+    neg_logp = -scores.float().log_softmax(-1).gather(-1, candidates)
+    ok = cand_valid & sent_mask[..., None]
+    return torch.where(ok, reward * neg_logp, 0.0).sum() / sent_mask.sum().clamp_min(1) / k
+
+
+def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over proposals toward the target proposal; sentences without one (-1) and padding count 0.
+    scores (B, S, P), target (B, S), sent_mask (B, S)."""
+    ok = sent_mask & (target >= 0)
+    ce = F.cross_entropy(scores.float().flatten(0, 1), target.clamp_min(0).flatten(), reduction="none")
+    return (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
+
+
+def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int) -> tuple[torch.Tensor, dict]:
+    """-> (weighted total, {term: value}); the authors' total is 2 MIL + 2 language + reconstruction + distillation."""
+    sm = batch["sent_mask"]
+    mil = mil_best_cosine if departure(cfg, "mil_best_cosine") else mil_nce
+    terms = {"mil": mil(out["sentence"], out["proposal"], batch["prop_mask"], sm),
+             "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
+    if "recon" in out:
+        terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"])
+        if "scores" in out:  # the jointly trained student learns from this very step's ranking
+            terms["distill"] = distillation_loss(out["scores"], out["candidates"], out["recon"].detach(),
+                                                 out["candidate_valid"], sm)
+    w = cfg["loss_weights"]
+    total = sum(w.get(k, 1.0) * v for k, v in terms.items())
+    return total, terms
