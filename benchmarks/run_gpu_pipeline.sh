@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole pipeline on a GPU box without dvc: the stage modules in dvc.yaml's order, with
-# benchmarks/params-gpu.yaml. Usage: bash benchmarks/run_gpu_pipeline.sh FIRST_STAGE LAST_STAGE
+# benchmarks/params-gpu.yaml overlaid on params.yaml (plus any further overlays or --set in OVERLAY_ARGS).
+# Usage: [OVERLAY_ARGS="..."] bash benchmarks/run_gpu_pipeline.sh FIRST_STAGE LAST_STAGE
 set -euo pipefail
-cp benchmarks/params-gpu.yaml params.yaml
+python benchmarks/overlay_params.py benchmarks/params-gpu.yaml ${OVERLAY_ARGS:-} > params.yaml.gpu
+mv params.yaml.gpu params.yaml
 stages=(synthesize preprocess mask_keywords train_enet project_multiview train_detector cache_detector train_teacher distill evaluate)
 on=0
 for s in "${stages[@]}"; do

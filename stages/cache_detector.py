@@ -16,14 +16,20 @@ def main(weights: str = "models/detector/detector.pt", out_dir: str = "data/prop
     params = load_params()
     cfg, data, mode = params["detector"], params["data"], params["proposals"]["mode"]
     device = resolve_device(params["base"]["device"])
-    model = build_detector(cfg, feature_dim(cfg["input_features"])).to(device)
-    model.load_state_dict(load_weights(weights, device)["model"])
-    model.eval()
+    model = None
+    if mode != "oracle":  # the oracle needs no detector
+        model = build_detector(cfg, feature_dim(cfg["input_features"])).to(device)
+        model.load_state_dict(load_weights(weights, device)["model"])
+        model.eval()
     mv = data["multiview"] if "multiview" in cfg["input_features"] else None
+    # each proposal carries the multiview feature at its seed, so grounding never reads the per-point file
+    mv_out = data["multiview"] if Path(data["multiview"]).exists() else None
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for split, scenes in read_splits(data["preprocessed"]).items():
-        ds = scene_set(cfg, data["preprocessed"], scenes, False, 0, mv)
-        stats = write_cache(model, ds, cfg, mode, str(Path(out_dir) / f"{split}.h5"), device)
+        # the oracle reads only the scenes' points and boxes
+        ds = scene_set(cfg, data["preprocessed"], scenes, False, 0, mv) if model is not None else \
+            scene_set(dict(cfg, input_features=[]), data["preprocessed"], scenes, False, 0, None)
+        stats = write_cache(model, ds, cfg, mode, str(Path(out_dir) / f"{split}.h5"), device, mv_out)
         log.info("%s: %s", split, stats)
 
 

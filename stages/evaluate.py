@@ -6,11 +6,11 @@ import numpy as np
 
 from ws3dvg.atomic import write_json
 from ws3dvg.config import load_params, resolve_device, setup_logging
-from ws3dvg.grounding.data import GroundingSet, load_proposals, per_sentence_proposals
+from ws3dvg.grounding.data import load_proposals, per_sentence_proposals
 from ws3dvg.grounding.evaluation import target_boxes
 from ws3dvg.grounding.report import baseline_choices, evaluation_table, predictions
-from ws3dvg.grounding.student import build_student, predict
-from ws3dvg.grounding.teacher import feature_dim_of, read_knowledge, top1_choices
+from ws3dvg.grounding.student import build_student, predict, student_set
+from ws3dvg.grounding.teacher import read_knowledge, top1_choices
 from ws3dvg.grounding.visualize import GT_COLOR, PRED_COLOR, write_scene_ply, write_topdown_png
 from ws3dvg.preprocess import read_scene
 from ws3dvg.text.masking import read_masked
@@ -23,19 +23,20 @@ def main(out_dir: str = "data/eval", metrics: str = "metrics/eval.json") -> None
     cfg, data, dcfg = params["evaluate"], params["data"], params["distill"]
     device = resolve_device(params["base"]["device"])
     masked, props_path = "data/language/masked.h5", "data/proposals/val.h5"
-    mv = data["multiview"] if params["teacher"]["use_multiview"] else None
     lang = read_masked(masked, "val")
     targets = target_boxes(data["preprocessed"], lang["scene_id"], lang["object_id"])
     props = per_sentence_proposals(load_proposals(props_path, sorted(set(lang["scene_id"].tolist()))), lang["scene_id"])
     know = read_knowledge("data/teacher/knowledge.h5", "val")
-    ds = GroundingSet(masked, "val", props_path, dcfg["lang_num_max"], mv)
+    student_cfg = load_weights("models/student/student.pt")["config"]
+    ds = student_set({"masked": masked, "proposals_val": props_path}, "val", student_cfg)
 
     choices, timing = {}, {}
     for name, folder in (("student", "models/student"), ("student_full_supervision", "models/student_full")):
         if not Path(folder, "student.pt").exists():
             continue
         weights = load_weights(Path(folder) / "student.pt", device)
-        model = build_student(weights["config"], "data/language", feature_dim_of(props_path), 0, bool(mv)).to(device)
+        model = build_student(weights["config"], "data/language", ds.feature_dim, 0,
+                              weights["config"].get("use_multiview", False)).to(device)
         model.load_state_dict(weights["model"])
         pred = predict(model, ds, dcfg, device)
         choices[name], timing[name] = pred["choice"], pred["ms_per_sentence"]

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from ws3dvg.atomic import write_json
 from ws3dvg.config import load_params, resolve_device, setup_logging
-from ws3dvg.grounding.data import GroundingSet
 from ws3dvg.grounding.evaluation import target_boxes
-from ws3dvg.grounding.teacher import accuracy_report, run_teacher, save_teacher, train_teacher, write_knowledge
+from ws3dvg.grounding.teacher import (accuracy_report, grounding_set, run_teacher, save_teacher, train_teacher,
+                                     write_knowledge)
 from ws3dvg.text.masking import read_masked
 
 
@@ -19,13 +19,13 @@ def main(models: str = "models/teacher", knowledge: str = "data/teacher/knowledg
     device = resolve_device(params["base"]["device"])
     paths = {"masked": "data/language/masked.h5", "language_dir": "data/language",
              "proposals_train": "data/proposals/train.h5", "proposals_val": "data/proposals/val.h5",
-             "preprocessed": data["preprocessed"], "multiview": data["multiview"] if cfg["use_multiview"] else None}
+             "preprocessed": data["preprocessed"]}
     model = train_teacher(cfg, paths, device, params["base"]["seed"], models, live_dir,
-                          params["runtime"]["loader_workers"])["model"]
+                          params["runtime"]["loader_workers"], params["runtime"]["step"])["model"]
     save_teacher(str(Path(models) / "teacher.pt"), model, cfg)
     know, report = {}, {}
     for split in ("train", "val"):
-        ds = GroundingSet(paths["masked"], split, paths[f"proposals_{split}"], cfg["lang_num_max"], paths["multiview"])
+        ds = grounding_set(paths, split, cfg)
         know[split] = run_teacher(model, ds, cfg, device, f"knowledge {split}")
     write_knowledge(knowledge, know, cfg)
     lang = read_masked(paths["masked"], "val")  # targets for the report only, after training

@@ -109,3 +109,17 @@ def tiny_grounding(tiny_synth, tiny_h5, tmp_path_factory) -> dict:
     return {"masked": str(root / "language" / "masked.h5"), "language_dir": str(root / "language"),
             "proposals_train": str(root / "train.h5"), "proposals_val": str(root / "val.h5"),
             "preprocessed": str(tiny_h5), "multiview": None, "root": root}
+
+
+def no_dropout(model):
+    """Every dropout of a grounding model off (modules and the decoder's functional dropout), in place."""
+    import torch
+
+    from ws3dvg.models.grounding import DecoderLayer
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+        if isinstance(m, DecoderLayer):
+            m.dropout = 0.0
+    return model

@@ -215,3 +215,21 @@ def test_student_learns_from_knowledge(tiny_grounding, tmp_path):
     assert sum(p.numel() for p in model.parameters()) > 0
     full = full_supervision_targets(paths, "train")
     assert (full >= 0).mean() > 0.9  # gt-mode proposals: nearly every target has its proposal
+
+
+def test_dataset_inputs_box_colour_and_multiview(tiny_grounding):
+    from ws3dvg.errors import DataError
+    from ws3dvg.grounding.data import GroundingSet
+
+    paths = tiny_grounding
+    plain = GroundingSet(paths["masked"], "val", paths["proposals_val"], 4)
+    coloured = GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, box_colour=True)
+    assert coloured.feature_dim == plain.feature_dim + 3
+    scene = next(iter(plain.proposals))
+    f = coloured.proposals[scene]["features"]
+    np.testing.assert_array_equal(f[:, :-3], plain.proposals[scene]["features"])
+    assert ((f[:, -3:] >= 0) & (f[:, -3:] <= 1)).all()  # mean colours in 0..1
+    with h5py.File(paths["proposals_val"], "r") as h5:
+        assert "multiview" not in h5[scene]  # the tiny pipeline projects no multiview features
+    with pytest.raises(DataError, match="no multiview feature"):
+        GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, use_multiview=True)

@@ -16,9 +16,9 @@ import torch
 
 from ws3dvg.grounding.losses import (distillation_loss, language_loss, mil_nce, reconstruction_loss,
                                      teacher_losses)
-from ws3dvg.models.grounding import DecoderLayer, Teacher
+from ws3dvg.models.grounding import Teacher
 
-from conftest import TINY_GROUNDING
+from conftest import TINY_GROUNDING, no_dropout
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference" / "ws3dvg_head.npz"
 # their JointNet's module names -> ours; everything below the prefix is named as theirs
@@ -45,15 +45,6 @@ def _config(ref) -> dict:
                 topk=ref["out.target_ids"].shape[-1], all_candidates_epochs=3)
 
 
-def _no_dropout(model):
-    for m in model.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
-        if isinstance(m, DecoderLayer):
-            m.dropout = 0.0
-    return model
-
-
 @pytest.fixture(scope="module")
 def ours(ref):
     cfg = _config(ref)
@@ -62,7 +53,7 @@ def ours(ref):
     state["language.embedding.weight"] = ref["in.table"]  # their loader looks the vectors up; ours, a table
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert missing == [] and unexpected == [], (missing, unexpected)
-    _no_dropout(model).train()
+    no_dropout(model).train()
     lang_num = ref["in.lang_num"]
     s = ref["in.ids"].shape[1]
     batch = {"ids": ref["in.ids"], "mask": ref["in.masks"], "length": ref["in.lengths"],

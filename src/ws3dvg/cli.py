@@ -50,16 +50,16 @@ def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = 
     lcfg = params["language"]
     ids, mask, length = encode_batch([tokens], [[]], vocab, lcfg["max_len"], lcfg["sos_eos"])
     weights = torch.load(root / "models" / "student" / "student.pt", map_location=device, weights_only=False)
-    mv = params["teacher"]["use_multiview"]
+    mv = weights["config"].get("use_multiview", False)
     model = build_student(weights["config"], str(root / "data" / "language"), props["features"].shape[1], 0, mv).to(device)
     model.load_state_dict(weights["model"])
     model.eval()
     item = {"scene": scene, "sentence_index": np.array([0]), "ids": ids, "mask": mask, "length": length,
             "class18": np.array([OTHERS]), **{k: props[k] for k in ("center", "size", "corners", "objectness",
                                                                     "class_scores", "features", "seed_index")}}
+    item["class_logits"] = props.get("class_logits", np.log(np.clip(props["class_scores"], 1e-6, None)))
     if mv:
-        with h5py.File(root / params["data"]["multiview"], "r") as h5:
-            item["multiview"] = h5[scene][()][props["seed_index"]].astype(np.float32)
+        item["multiview"] = props["multiview"]  # the cache carries it at every proposal's seed
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in collate([item]).items()}
     with torch.no_grad():
         scores = model(batch)["scores"][0, 0].float()

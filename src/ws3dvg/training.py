@@ -22,9 +22,10 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA (no loss scaling needed); a no-op on CPU, which stays fp32 and deterministic."""
+    """bf16 autocast on CUDA (no loss scaling needed); a no-op on CPU, which stays fp32 and deterministic.
+    No cast cache: it would keep casts of one step's weights alive across CUDA-graph replays."""
     if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext()
 
 
@@ -119,3 +120,117 @@ def load_weights(path: str | Path, device="cpu") -> dict:
     if not path.exists():
         raise DataError(path, "model weights not found")
     return torch.load(path, map_location=device, weights_only=False)
+
+
+def step_mode(name: str, device: torch.device) -> str:
+    """`runtime.step`: auto -> a CUDA graph on CUDA, eager on the CPU (which stays bit-reproducible)."""
+    if name not in ("auto", "eager", "graph"):
+        raise ValueError(f"runtime.step must be auto, eager or graph, got {name!r}")
+    if device.type != "cuda":
+        return "eager"
+    return "graph" if name == "auto" else name
+
+
+class StepRunner:
+    """One optimisation step (forward, loss, backward, optimiser) run eagerly or replayed as a CUDA graph.
+
+    `loss_fn(batch) -> (loss, {term: tensor})` is everything from the batch tensors to the scalar loss. In graph
+    mode the step is captured once per `key` (e.g. the epoch's loss schedule) on the first batch of the static
+    shape, into static input buffers; a replay then reruns every kernel with no Python and no launches in between.
+    A batch of another shape (the last, smaller one of an epoch) runs eagerly on the same parameters and optimiser.
+    Capturing needs a few warm-up steps; the parameters, buffers and optimiser state are restored afterwards, so
+    the run is the same as an eager one (up to the GPU's own nondeterminism).
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, mode: str = "eager",
+                 clip_norm: float | None = None):
+        self.model, self.opt, self.mode, self.clip = model, optimizer, mode, clip_norm
+        self.graphs: dict = {}
+        self.pool = None
+        self.captures = self.eager_steps = 0
+
+    def _eager(self, batch, loss_fn):
+        self.opt.zero_grad(set_to_none=True)
+        loss, terms = loss_fn(batch)
+        loss.backward()
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.opt.step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    def _snapshot(self):
+        params = [t.detach().clone() for t in self.model.state_dict().values()]
+        state = {id(p): {k: v.clone() for k, v in s.items() if torch.is_tensor(v)} for p, s in self.opt.state.items()}
+        return params, state
+
+    @torch.no_grad()
+    def _restore(self, snap) -> None:
+        params, state = snap
+        for t, saved in zip(self.model.state_dict().values(), params):
+            t.copy_(saved)
+        for p, s in self.opt.state.items():  # in place: the graph holds these tensors' addresses
+            saved = state.get(id(p))
+            for k, v in s.items():
+                if torch.is_tensor(v):
+                    v.copy_(saved[k]) if saved is not None else v.zero_()  # no state yet: Adam starts from zeros
+
+    def _capture(self, batch, key, loss_fn) -> bool:
+        """Capture the step for `key`; on any failure restore everything and fall back to eager steps."""
+        snap, rng = self._snapshot(), torch.cuda.get_rng_state()
+        try:
+            self._record(batch, key, loss_fn, snap)
+        except Exception as exc:  # noqa: BLE001 - whatever the capture hit, eager steps still train correctly
+            import logging
+
+            logging.getLogger(__name__).warning("CUDA graph capture failed (%s): eager steps from here on", exc)
+            torch.cuda.synchronize()
+            self._restore(snap)
+            self.mode, self.graphs = "eager", {}
+            return False
+        finally:
+            torch.cuda.set_rng_state(rng)  # the warm-up's draws never happened: replays continue the eager stream
+        return True
+
+    def _record(self, batch, key, loss_fn, snap):
+        static = {k: v.clone() if torch.is_tensor(v) else v for k, v in batch.items()}
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._eager(static, loss_fn)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        self.opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(graph, pool=self.pool):
+            loss, terms = loss_fn(static)
+            loss.backward()
+            if self.clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+            self.opt.step()
+        self.pool = graph.pool()
+        self._restore(snap)
+        self.captures += 1
+        shapes = {k: v.shape for k, v in static.items() if torch.is_tensor(v)}
+        self.graphs[key] = (graph, static, {k: v.detach() for k, v in terms.items()}, shapes)
+
+    def __call__(self, batch: dict, key, loss_fn) -> dict:
+        """-> {term: device tensor}; read them before the next call (a replay overwrites them)."""
+        if self.mode != "graph":
+            return self._eager(batch, loss_fn)
+        if key not in self.graphs and not self._capture(batch, key, loss_fn):
+            return self._eager(batch, loss_fn)
+        graph, static, terms, shapes = self.graphs[key]
+        if any(torch.is_tensor(v) and v.shape != shapes[k] for k, v in batch.items()):
+            self.eager_steps += 1
+            return self._eager(batch, loss_fn)
+        for k, v in batch.items():
+            if torch.is_tensor(v):
+                static[k].copy_(v, non_blocking=True)
+        graph.replay()
+        return terms
+
+
+def make_optimizer(params, lr: float, weight_decay: float, device: torch.device, mode: str):
+    """AdamW; fused and capturable on CUDA (one kernel for every parameter, and safe inside a graph)."""
+    cuda = device.type == "cuda"
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=cuda, capturable=cuda and mode == "graph")

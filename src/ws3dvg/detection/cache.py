@@ -12,8 +12,13 @@ Layout of `<split>.h5`, one group per scene (P proposals; P = detector.num_propo
                                  coarse stage reads these
   features    (P, D)    float32  proposal feature (D = 288 for GroupFree-3D)
   seed_index  (P,)      int64    index into the preprocessed scene's points of the proposal's seed
-  gt_instance (P,)      int64    `gt` mode only: the instance id (objectId + 1) each proposal is
+  multiview   (P, 128)  float32  the ENet multiview feature at the seed point (when project_multiview ran)
+  box_colour  (P, 3)    float32  `gt` mode: mean colour (0..1) of the scene's points inside the box
+  gt_instance (P,)      int64    `gt` / `oracle` modes: the instance id (objectId + 1) each proposal is
 attrs of the file: mode, feature_dim.
+
+`oracle` mode is a diagnostic ceiling with no detector at all: GT objects as proposals whose feature is
+[true class one-hot (18), mean colour (3, 0..1), size (3), centre (3)] and whose class scores are the true class.
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ def detector_proposals(out: dict, sample: dict) -> dict[str, np.ndarray]:
     return {"center": boxes[:, :3], "size": boxes[:, 3:], "heading": np.zeros(len(boxes), np.float32),
             "corners": box_corners(boxes).astype(np.float32), "objectness": obj.numpy(), "class_scores": cls.numpy(),
             "class_logits": out["sem_logits"].numpy(), "features": out["features"].numpy(), "seed_index": sample["point_index"][out["seed_index"]].numpy()}
+
+
+def mean_colour_in_boxes(points: np.ndarray, center: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """(M, 3) mean colour (0..1) of the points (N, 9: xyz, rgb, normal) inside each axis-aligned box."""
+    xyz, rgb = torch.from_numpy(points[:, :3]), torch.from_numpy(points[:, 3:6] / 255.0)
+    inside = ((xyz[None] - torch.from_numpy(center)[:, None]).abs() <= torch.from_numpy(size)[:, None] / 2).all(-1)
+    w = inside.to(rgb.dtype)
+    return (w @ rgb / w.sum(1, keepdim=True).clamp_min(1)).float().numpy()
 
 
 def gt_proposals(out: dict, sample: dict, gt_instance: np.ndarray) -> dict[str, np.ndarray]:
@@ -66,23 +79,63 @@ def gt_proposals(out: dict, sample: dict, gt_instance: np.ndarray) -> dict[str, 
             "gt_instance": gt_instance}
 
 
-def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, device) -> dict:
-    """Run the frozen detector over `dataset` and write the split's cache atomically."""
+def oracle_proposals(scene: dict) -> dict[str, np.ndarray]:
+    """GT objects with a feature built from what they truly are (class, colour, size, place): the ceiling."""
+    keep = scene["box_class18"] >= 0
+    boxes, cls = scene["boxes"][keep], scene["box_class18"][keep].astype(np.int64)
+    inst = boxes[:, 7].astype(np.int64)
+    # mean colour of every object's points, without a loop over points: sums per instance id
+    counts = np.bincount(scene["instance"], minlength=int(inst.max(initial=0)) + 1)
+    sums = np.stack([np.bincount(scene["instance"], scene["points"][:, 3 + c], minlength=len(counts)) for c in range(3)], 1)
+    colour = (sums[inst] / np.maximum(counts[inst], 1)[:, None] / 255.0).astype(np.float32)
+    onehot = np.eye(18, dtype=np.float32)[cls]
+    centre, size = boxes[:, :3].astype(np.float32), boxes[:, 3:6].astype(np.float32)
+    pts = scene["points"][:, :3]
+    near = np.array([np.linalg.norm(pts - c, axis=1).argmin() for c in centre], np.int64) if len(centre) else np.zeros(0, np.int64)
+    return {"center": centre, "size": size, "heading": np.zeros(len(boxes), np.float32),
+            "corners": box_corners(np.concatenate([centre, size], 1)).astype(np.float32),
+            "objectness": np.ones(len(boxes), np.float32), "class_scores": onehot,
+            "class_logits": np.log(np.clip(onehot, 1e-6, None)).astype(np.float32),
+            "features": np.concatenate([onehot, colour, size, centre], 1), "seed_index": near, "gt_instance": inst}
+
+
+def _write_group(h5, scene: str, props: dict, multiview: h5py.File | None) -> None:
+    if multiview is not None:
+        if scene not in multiview:
+            raise DataError(multiview.filename, f"no multiview features for scene {scene!r}")
+        props["multiview"] = multiview[scene][()][props["seed_index"]].astype(np.float32)
+    g = h5.create_group(scene)
+    for k in sorted(props):  # a fixed order: same inputs, same bytes
+        g.create_dataset(k, data=props[k])
+
+
+def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, device, multiview_h5: str | None = None) -> dict:
+    """Run the frozen detector over `dataset` (not in `oracle` mode) and write the split's cache atomically."""
     counts = []
-    with atomic_file(path) as tmp, h5py.File(tmp, "w") as h5:
-        h5.attrs["mode"] = mode
-        for i, (scene, sample, out) in enumerate(run_detector(model, dataset, cfg, device, f"cache {mode}")):
-            if mode == "gt":
-                d = dataset.data[dataset.scenes.index(scene)]
-                gt_instance = d["boxes"][d["box_class18"] >= 0][:, 7].astype(np.int64)
-                props = gt_proposals(out, sample, gt_instance)
+    mv = h5py.File(multiview_h5, "r") if multiview_h5 else None
+    try:
+        with atomic_file(path) as tmp, h5py.File(tmp, "w") as h5:
+            h5.attrs["mode"] = mode
+            if mode == "oracle":
+                items = ((s, None, None) for s in dataset.scenes)
             else:
-                props = detector_proposals(out, sample)
-            g = h5.create_group(scene)
-            for k, v in props.items():
-                g.create_dataset(k, data=v)
-            counts.append(len(props["center"]))
-            h5.attrs["feature_dim"] = props["features"].shape[1]
+                items = run_detector(model, dataset, cfg, device, f"cache {mode}")
+            for scene, sample, out in items:
+                d = dataset.data[dataset.scenes.index(scene)]
+                if mode == "oracle":
+                    props = oracle_proposals(d)
+                elif mode == "gt":
+                    gt_instance = d["boxes"][d["box_class18"] >= 0][:, 7].astype(np.int64)
+                    props = gt_proposals(out, sample, gt_instance)
+                    props["box_colour"] = mean_colour_in_boxes(d["points"], props["center"], props["size"])
+                else:
+                    props = detector_proposals(out, sample)
+                _write_group(h5, scene, props, mv)
+                counts.append(len(props["center"]))
+                h5.attrs["feature_dim"] = props["features"].shape[1]
+    finally:
+        if mv is not None:
+            mv.close()
     return {"scenes": len(counts), "proposals_per_scene": float(np.mean(counts)) if counts else 0.0}
 
 

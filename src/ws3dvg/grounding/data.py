@@ -17,7 +17,8 @@ import torch
 from ..errors import DataError
 from ..text.masking import read_masked
 
-PROPOSAL_FIELDS = ("center", "size", "corners", "objectness", "class_scores", "class_logits", "features", "seed_index")
+PROPOSAL_FIELDS = ("center", "size", "corners", "objectness", "class_scores", "class_logits", "features", "seed_index",
+                   "multiview", "box_colour")
 
 
 def load_proposals(path: str | Path, scenes: list[str]) -> dict[str, dict[str, np.ndarray]]:
@@ -32,30 +33,40 @@ def load_proposals(path: str | Path, scenes: list[str]) -> dict[str, dict[str, n
     return out
 
 
-def load_multiview_at_seeds(path: str | Path, proposals: dict) -> None:
-    """Attach the 128-d multiview feature of every proposal's seed point (`multiview`)."""
-    with h5py.File(path, "r") as h5:
-        for s, p in proposals.items():
-            if s not in h5:
-                raise DataError(path, f"no multiview features for scene {s!r}")
-            p["multiview"] = h5[s][()][p["seed_index"]].astype(np.float32)
-
-
 class GroundingSet(torch.utils.data.Dataset):
     def __init__(self, masked_h5: str | Path, split: str, proposals_h5: str | Path, lang_num_max: int,
-                 multiview_h5: str | None = None, with_targets: bool = False, shuffle_seed: int | None = None):
+                 use_multiview: bool = False, with_targets: bool = False, shuffle_seed: int | None = None,
+                 box_colour: bool = False):
         lang = read_masked(masked_h5, split)
         self.lang = {k: lang[k] for k in ("ids", "mask", "length", "class18", "scene_id")}
         if with_targets:
             self.lang["object_id"] = lang["object_id"]
         scenes = sorted(set(lang["scene_id"].tolist()))
         self.proposals = load_proposals(proposals_h5, scenes)
-        if multiview_h5:
-            load_multiview_at_seeds(multiview_h5, self.proposals)
+        for p in self.proposals.values():
+            if not use_multiview:
+                p.pop("multiview", None)
+            elif "multiview" not in p:
+                raise DataError(proposals_h5, "teacher.use_multiview is set but the proposals carry no multiview "
+                                              "feature (run project_multiview, then cache_detector)")
+            if box_colour:  # our departure: the mean colour inside the box rides with the feature
+                if "box_colour" not in p:
+                    raise DataError(proposals_h5, "teacher.departures.box_colour needs `gt` proposals cached with "
+                                                  "their box colour (rerun cache_detector)")
+                p["features"] = np.concatenate([p["features"], p["box_colour"]], 1).astype(np.float32)
         self.lang_num_max, self.with_targets = lang_num_max, with_targets
         self.by_scene = {s: np.flatnonzero(lang["scene_id"] == s) for s in scenes}
         self.shuffle_seed = shuffle_seed
         self.set_epoch(0)
+
+    def static_sizes(self) -> dict:
+        """The largest scene, sentence count and sentence of the split: one batch shape for the whole run."""
+        return {"proposals": max(len(p["center"]) for p in self.proposals.values()), "sentences": self.lang_num_max,
+                "words": int(self.lang["length"].max())}
+
+    @property
+    def feature_dim(self) -> int:
+        return next(iter(self.proposals.values()))["features"].shape[1]
 
     def set_epoch(self, epoch: int) -> None:
         """Regroup each scene's sentences into chunks of lang_num_max (reshuffled per epoch in training)."""
@@ -77,11 +88,15 @@ class GroundingSet(torch.utils.data.Dataset):
         return item
 
 
-def collate(items: list[dict]) -> dict:
+def collate(items: list[dict], sizes: dict | None = None) -> dict:
+    """Pad a list of scenes into one batch. `sizes` ({"proposals", "sentences", "words"}) fixes the padded
+    shape (static shapes for CUDA graphs; every loss is masked, so padding never changes a number);
+    without it the batch pads to its own largest scene, sentence count and sentence."""
     b = len(items)
-    p = max(len(it["center"]) for it in items)
-    s = max(len(it["ids"]) for it in items)
-    length = max(int(it["length"].max()) for it in items)
+    sizes = sizes or {}
+    p = sizes.get("proposals") or max(len(it["center"]) for it in items)
+    s = sizes.get("sentences") or max(len(it["ids"]) for it in items)
+    length = sizes.get("words") or max(int(it["length"].max()) for it in items)
     out: dict = {"scene": [it["scene"] for it in items]}
     out["prop_mask"] = torch.zeros(b, p, dtype=torch.bool)
     for k in ("center", "size", "corners", "objectness", "class_scores", "class_logits", "features", "multiview"):
@@ -108,8 +123,9 @@ def collate(items: list[dict]) -> dict:
         # empty slots repeat the scene's last sentence, as the authors' loader fills them: masked out of every
         # loss, they still enter the match head's batch statistics there, and so they do here
         fill = np.r_[np.arange(n), np.full(s - n, n - 1)]
-        out["ids"][i] = torch.from_numpy(it["ids"][fill, :length].astype(np.int64))
-        out["mask"][i] = torch.from_numpy(it["mask"][fill, :length].astype(np.int64))
+        w = min(length, it["ids"].shape[1])
+        out["ids"][i, :, :w] = torch.from_numpy(it["ids"][fill, :w].astype(np.int64))
+        out["mask"][i, :, :w] = torch.from_numpy(it["mask"][fill, :w].astype(np.int64))
         out["length"][i] = torch.from_numpy(it["length"][fill])
         out["class18"][i] = torch.from_numpy(it["class18"][fill])
         out["sentence_index"][i, :n] = torch.from_numpy(it["sentence_index"])

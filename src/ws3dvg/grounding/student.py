@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -13,11 +14,12 @@ from ..models.grounding import Student, draw_word_dropout
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from ..tracking import Curves
-from ..training import Checkpoint, autocast, make_loader, seed_everything, to_device
+from ..training import (Checkpoint, StepRunner, autocast, make_loader, make_optimizer, seed_everything,
+                        step_mode, to_device)
 from .data import GroundingSet, collate
 from .evaluation import target_boxes
 from .losses import distillation_loss, full_supervision_loss, language_loss
-from .teacher import feature_dim_of, read_knowledge, word_embeddings
+from .teacher import read_knowledge, word_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -62,60 +64,73 @@ def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
 
 
 def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
-                  teacher_state: dict | None, loader_workers: int = 0) -> Student:
+                  teacher_state: dict | None, loader_workers: int = 0, step: str = "auto") -> Student:
     """Weak: from the teacher's cached ranking (or, where the teacher trained the head jointly as the authors do,
-    that head as it is); full: toward the true target (the upper-bound reference)."""
+    that head as it is); full: toward the true target (the upper-bound reference). `cfg` is the distill section
+    plus what the student shares with its teacher (relation, use_multiview, box_colour)."""
     seed_everything(seed)
-    mv = paths.get("multiview")
-    model = build_student(cfg, paths["language_dir"], feature_dim_of(paths["proposals_train"]), seed, bool(mv)).to(device)
-    joint = cfg["supervision"] == "weak" and has_joint_head(teacher_state)
-    if joint:
+    mode = step_mode(step, device)
+    ds = student_set(paths, "train", cfg, shuffle_seed=seed)
+    model = build_student(cfg, paths["language_dir"], ds.feature_dim, seed, cfg.get("use_multiview", False)).to(device)
+    if cfg["supervision"] == "weak" and has_joint_head(teacher_state):
         log.info("the teacher trained its student head jointly: taking %d tensors as they are",
                  init_from_teacher(model, teacher_state, heads=True))
         return model
     if cfg["init_from_teacher"] and teacher_state is not None:
         log.info("initialised %d tensors from the teacher", init_from_teacher(model, teacher_state))
-    ds = GroundingSet(paths["masked"], "train", paths["proposals_train"], cfg["lang_num_max"], mv, shuffle_seed=seed)
     if cfg["supervision"] == "weak":
         know = read_knowledge(paths["knowledge"], "train")
         table = {k: torch.from_numpy(know[k]) for k in ("candidates", "recon_loss", "valid")}
     else:  # the upper-bound reference: the true target, as any fully supervised grounding model sees it
         table = {"target": torch.from_numpy(full_supervision_targets(paths, "train"))}
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
-                            weight_decay=cfg["weight_decay"])
+    sizes = ds.static_sizes() if mode == "graph" else {"sentences": cfg["lang_num_max"]}
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], device,
+                         mode)
     ckpt = Checkpoint(out_dir, {"distill": cfg, "seed": seed}, paths.values())
     start, _ = ckpt.load(model, opt, None, device)
     curves = Curves(live_dir, resume=start > 0)
+    runner = StepRunner(model, opt, mode)
+
+    def loss_fn(batch):
+        b, s, length = batch["ids"].shape
+        dropped = draw_word_dropout(batch["length"].view(-1), length, cfg["word_dropout"]).view(b, s, length) \
+            if cfg["word_dropout"] > 0 else None
+        with autocast(device, cfg["amp"]):
+            out = model(batch, dropped)
+        sm = batch["sent_mask"]
+        if cfg["supervision"] == "weak":
+            loss = distillation_loss(out["scores"], batch["k_candidates"], batch["k_recon_loss"],
+                                     batch["k_valid"] & sm[..., None], sm)
+        else:
+            loss = full_supervision_loss(out["scores"], batch["k_target"], sm)
+        lang = language_loss(out["class_logits"], batch["class18"], sm)
+        return loss + cfg["lang_cls_weight"] * lang, {"loss": loss, "lang_cls": lang}
+
     for epoch in range(start, cfg["epochs"]):
         ds.set_epoch(epoch)
-        loader = make_loader(ds, cfg["batch_size"], True, seed + epoch, collate, loader_workers, device)
+        loader = make_loader(ds, cfg["batch_size"], True, seed + epoch, partial(collate, sizes=sizes), loader_workers,
+                             device)
         model.train()
-        total, t0 = 0.0, time.perf_counter()
+        sums: dict = {}
+        t0 = time.perf_counter()
         for batch in tqdm(loader, desc=f"distill epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
             idx = batch["sentence_index"].clamp_min(0)
-            batch = to_device(batch, device)
-            b, s, length = batch["ids"].shape
-            dropped = draw_word_dropout(batch["length"].view(-1), length, cfg["word_dropout"]).view(b, s, length) \
-                if cfg["word_dropout"] > 0 else None
-            with autocast(device, cfg["amp"]):
-                out = model(batch, dropped)
-            sm = batch["sent_mask"]
-            if cfg["supervision"] == "weak":
-                cand, recon, valid = (table[k][idx].to(device, non_blocking=True)
-                                      for k in ("candidates", "recon_loss", "valid"))
-                loss = distillation_loss(out["scores"], cand, recon, valid & sm[..., None], sm)
-            else:
-                loss = full_supervision_loss(out["scores"], table["target"][idx].to(device, non_blocking=True), sm)
-            loss = loss + cfg["lang_cls_weight"] * language_loss(out["class_logits"], batch["class18"], sm)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total = total + loss.detach().float()  # one host sync per epoch
-        curves.log({"train/loss": float(total) / len(loader)}, epoch)
-        log.debug("distill epoch %d took %.1f s", epoch + 1, time.perf_counter() - t0)
+            batch.update({f"k_{k}": v[idx] for k, v in table.items()})  # the teacher's knowledge of these sentences
+            terms = runner(to_device(batch, device), "step", loss_fn)
+            for k, v in terms.items():  # one host sync per epoch
+                sums[k] = sums.get(k, 0.0) + v.float()
+        curves.log({f"train/{k}": float(v) / len(loader) for k, v in sums.items()}, epoch)
+        log.info("distill (%s) epoch %d: %.1f s (%s steps)", cfg["supervision"], epoch + 1, time.perf_counter() - t0,
+                 mode)
         ckpt.save(epoch, model, opt)
     curves.close()
     return model
+
+
+def student_set(paths: dict, split: str, cfg: dict, **kw) -> GroundingSet:
+    """The grounding dataset with the inputs the student shares with its teacher."""
+    return GroundingSet(paths["masked"], split, paths[f"proposals_{split}"], cfg["lang_num_max"],
+                        cfg.get("use_multiview", False), box_colour=cfg.get("box_colour", False), **kw)
 
 
 @torch.no_grad()

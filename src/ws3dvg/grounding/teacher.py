@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import h5py
@@ -24,7 +25,8 @@ from ..models.grounding import Teacher, draw_random_mask
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from ..tracking import Curves
-from ..training import Checkpoint, autocast, make_loader, save_weights, seed_everything, to_device
+from ..training import (Checkpoint, StepRunner, autocast, make_loader, make_optimizer, save_weights,
+                        seed_everything, step_mode, to_device)
 from .data import GroundingSet, collate
 from .losses import teacher_losses
 from .evaluation import chosen_iou, target_boxes
@@ -45,11 +47,6 @@ def word_embeddings(cfg: dict, vocab: Vocabulary, seed: int) -> torch.Tensor | N
 def build_teacher(cfg: dict, language_dir: str, feature_dim: int, seed: int, multiview: bool) -> Teacher:
     vocab = Vocabulary.load(Path(language_dir) / "vocab.json")
     return Teacher(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if multiview else 0)
-
-
-def feature_dim_of(proposals_h5: str) -> int:
-    with h5py.File(proposals_h5, "r") as h5:
-        return int(h5.attrs["feature_dim"])
 
 
 @torch.no_grad()
@@ -120,38 +117,58 @@ def accuracy_report(knowledge: dict, targets: np.ndarray) -> dict[str, float]:
     return out
 
 
-def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str, loader_workers: int = 0) -> dict:
+def proposal_inputs(cfg: dict) -> dict:
+    """What a teacher config feeds the grounding datasets (the student shares it)."""
+    from ..models.grounding import departure
+
+    return {"use_multiview": cfg["use_multiview"], "box_colour": departure(cfg, "box_colour")}
+
+
+def grounding_set(paths: dict, split: str, cfg: dict, **kw) -> GroundingSet:
+    return GroundingSet(paths["masked"], split, paths[f"proposals_{split}"], cfg["lang_num_max"],
+                        **proposal_inputs(cfg), **kw)
+
+
+def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str, loader_workers: int = 0,
+                  step: str = "auto") -> dict:
     seed_everything(seed)
-    mv = paths.get("multiview")
-    train_set = GroundingSet(paths["masked"], "train", paths["proposals_train"], cfg["lang_num_max"], mv,
-                             with_targets=False, shuffle_seed=seed)
-    model = build_teacher(cfg, paths["language_dir"], feature_dim_of(paths["proposals_train"]), seed, bool(mv)).to(device)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg["lr"],
-                            weight_decay=cfg["weight_decay"])
+    mode = step_mode(step, device)
+    train_set = grounding_set(paths, "train", cfg, shuffle_seed=seed)
+    # the authors pad every scene to lang_num_max sentences; a CUDA graph needs every other size fixed too
+    sizes = train_set.static_sizes() if mode == "graph" else {"sentences": cfg["lang_num_max"]}
+    model = build_teacher(cfg, paths["language_dir"], train_set.feature_dim, seed, cfg["use_multiview"]).to(device)
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], device,
+                         mode)
     ckpt = Checkpoint(out_dir, {"teacher": cfg, "seed": seed}, paths.values())
     start, _ = ckpt.load(model, opt, None, device)
     if start:
         log.info("resuming teacher from %s at epoch %d", ckpt.path, start)
-    reports = _report_sets(cfg, paths, mv) if cfg["eval_every"] else {}
+    reports = _report_sets(cfg, paths) if cfg["eval_every"] else {}
     curves = Curves(live_dir, resume=start > 0)
-    for epoch in range(start, cfg["epochs"]):
-        train_set.set_epoch(epoch)
-        loader = make_loader(train_set, cfg["batch_size"], True, seed + epoch, collate, loader_workers, device)
-        model.train()
-        sums: dict[str, float] = {}
-        t0 = time.perf_counter()
-        for batch in tqdm(loader, desc=f"teacher epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
-            batch = to_device(batch, device)
+    runner = StepRunner(model, opt, mode)
+
+    def loss_fn(all_candidates: bool):
+        def fn(batch):
             with autocast(device, cfg["amp"]):
                 out = model(batch, random_mask=cfg["random_mask"])
-            loss, terms = teacher_losses(out, batch, cfg, epoch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            return teacher_losses(out, batch, cfg, 0 if all_candidates else cfg["all_candidates_epochs"])
+        return fn
+
+    for epoch in range(start, cfg["epochs"]):
+        train_set.set_epoch(epoch)
+        loader = make_loader(train_set, cfg["batch_size"], True, seed + epoch, partial(collate, sizes=sizes),
+                             loader_workers, device)
+        model.train()
+        key = epoch < cfg["all_candidates_epochs"]
+        fn = loss_fn(key)
+        sums: dict = {}
+        t0 = time.perf_counter()
+        for batch in tqdm(loader, desc=f"teacher epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
+            terms = runner(to_device(batch, device), key, fn)
             for k, v in terms.items():  # device tensors: one host sync per epoch, not per step
-                sums[k] = sums.get(k, 0.0) + v.detach().float()
+                sums[k] = sums.get(k, 0.0) + v.float()
         row = {f"train/{k}": float(v) / len(loader) for k, v in sums.items()}
-        log.debug("teacher epoch %d took %.1f s", epoch + 1, time.perf_counter() - t0)
+        log.info("teacher epoch %d: %.1f s (%s steps)", epoch + 1, time.perf_counter() - t0, mode)
         if cfg["eval_every"] and ((epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]):
             for split, (ds, targets) in reports.items():
                 rep = accuracy_report(run_teacher(model, ds, cfg, device, f"report {split}"), targets)
@@ -163,11 +180,11 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     return {"model": model}
 
 
-def _report_sets(cfg, paths, mv) -> dict:
+def _report_sets(cfg, paths) -> dict:
     """Datasets with targets, for the accuracy curves only (the model never sees the targets)."""
     out = {}
     for split in ("train", "val"):
-        ds = GroundingSet(paths["masked"], split, paths[f"proposals_{split}"], cfg["lang_num_max"], mv, with_targets=True)
+        ds = grounding_set(paths, split, cfg, with_targets=True)
         lang = read_masked(paths["masked"], split)
         out[split] = (ds, target_boxes(paths["preprocessed"], lang["scene_id"], lang["object_id"]))
     return out

@@ -411,6 +411,8 @@ class Teacher(nn.Module):
         # the coarse stage ranks with the language classifier's prediction, never trained through the ranking
         coarse = coarse_weights_ours if departure(cfg, "coarse_cosine") else coarse_weights
         weights = coarse(out["sentence"], prop, batch, out["class_logits"].detach(), cfg)
+        if departure(cfg, "class_candidates"):
+            weights = same_class_only(weights, out["class_logits"].detach(), batch["class_scores"])
         k = min(cfg["topk"], weights.shape[-1])
         top_w, cand = weights.detach().topk(k, dim=-1)  # (B, S, K), best coarse weight first
         cand_valid = torch.isfinite(top_w) & batch["sent_mask"][..., None]
@@ -496,6 +498,16 @@ def coarse_weights_ours(sentence, proposal, batch: dict, lang_logits, cfg: dict,
         w = w + torch.einsum("bpc,bsc->bsp", F.normalize(cls.float(), dim=-1),
                              F.normalize(lang_logits.float().softmax(-1), dim=-1)).to(w.dtype)
     return w.masked_fill(~keep, float("-inf"))
+
+
+def same_class_only(weights, lang_logits, class_scores) -> torch.Tensor:
+    """Our departure (`class_candidates`): candidates only among the proposals the detector puts in the sentence's
+    predicted class (all of them where the scene has none). The authors' top-K relies on many proposals per
+    object (256 in a ScanNet scene); with one proposal per object the other K - n slots fill with anchors
+    ("the [window]"), which explain the masked anchor nouns best and win the fine stage."""
+    pred = lang_logits.argmax(-1)                                            # (B, S)
+    same = (class_scores.argmax(-1)[:, None, :] == pred[..., None]) & torch.isfinite(weights)
+    return torch.where(same | ~same.any(-1, keepdim=True), weights, float("-inf"))
 
 
 def reconstruction_score(logits, target, tokens, smoothing: float = 0.1, keyword_weight: float = 0.7):

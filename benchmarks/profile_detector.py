@@ -1,0 +1,91 @@
+"""Where a detector training step's time goes (issue: the detector at benchmark speed): data wait, forward,
+loss, backward + optimiser, each timed with a CUDA sync around it, then a torch.profiler table of the ops.
+
+Usage (pipeline root, after preprocess / project_multiview): PYTHONPATH=src python benchmarks/profile_detector.py
+    [--steps 12] [--out profile.txt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from ws3dvg.config import load_params, resolve_device
+from ws3dvg.detection.data import collate, feature_dim
+from ws3dvg.detection.loss import detection_loss
+from ws3dvg.detection.train import _float, mean_sizes, scene_set
+from ws3dvg.models.detector import build_detector
+from ws3dvg.preprocess import read_splits
+from ws3dvg.training import autocast, make_loader, to_device
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--out", default="profile_detector.txt")
+    args = ap.parse_args()
+    params = load_params()
+    cfg, data = params["detector"], params["data"]
+    device = resolve_device(params["base"]["device"])
+    splits = read_splits(data["preprocessed"])
+    mv = data["multiview"] if "multiview" in cfg["input_features"] else None
+    ds = scene_set(cfg, data["preprocessed"], splits["train"], True, 0, mv)
+    model = build_detector(cfg, feature_dim(cfg["input_features"]), mean_sizes(cfg, data["preprocessed"],
+                                                                               splits["train"])).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    loader = make_loader(ds, cfg["batch_size"], True, 0, collate, params["runtime"]["loader_workers"], device,
+                         drop_last=True)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    parts: dict[str, list[float]] = {k: [] for k in ("data", "forward", "loss", "backward+step", "total")}
+    def batches():
+        while True:  # epochs back to back
+            yield from loader
+
+    it = batches()
+
+    def step(record: bool):
+        t0 = time.perf_counter()
+        batch = to_device(next(it), device)
+        sync()
+        t1 = time.perf_counter()
+        with autocast(device, cfg["amp"]):
+            out = model(batch["xyz"], batch["features"])
+        sync()
+        t2 = time.perf_counter()
+        loss, _ = detection_loss(_float(out), batch, model.mean_size_arr, cfg["center_delta"], cfg["size_delta"])
+        sync()
+        t3 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        sync()
+        t4 = time.perf_counter()
+        if record:
+            for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+                parts[k].append(1e3 * v)
+
+    model.train()
+    for _ in range(3):
+        step(False)
+    for _ in range(args.steps):
+        step(True)
+    lines = [f"detector step, batch {cfg['batch_size']} x {cfg['num_points']} points, median ms over {args.steps}:"]
+    lines += [f"  {k:14s} {np.median(v):8.1f}" for k, v in parts.items()]
+    acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch.profiler.profile(activities=acts) as prof:
+        for _ in range(3):
+            step(False)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    lines.append(prof.key_averages().table(sort_by=key, row_limit=25))
+    text = "\n".join(lines)
+    print(text)
+    with open(args.out, "w") as f:
+        f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

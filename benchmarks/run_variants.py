@@ -1,0 +1,113 @@
+"""Grounding ablations side by side: train_teacher, distill and evaluate for several params variants at once,
+on proposal caches built earlier (benchmarks/gpu_caches.sh), each variant in its own folder and process.
+
+    python benchmarks/run_variants.py --data DIR --out results.json [--parallel 4] [--overlay benchmarks/params-gpu.yaml]
+        "paper: teacher.variant=paper" "ours: " "oracle-paper: proposals=oracle; teacher.variant=paper" ...
+
+DIR holds data/language, data/proposals (gt), data/proposals_oracle and boxes.h5 (what gpu_caches.sh packs).
+A variant is `name: key=value; key=value` with dotted params keys (YAML values); `proposals=oracle` picks the
+oracle cache. Writes one JSON: per variant its settings, stage wall times, teacher metrics and the eval table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("train_teacher", "distill", "evaluate")
+
+
+def parse(spec: str) -> tuple[str, dict]:
+    name, _, rest = spec.partition(":")
+    sets = {}
+    for item in filter(None, (x.strip() for x in rest.split(";"))):
+        key, _, value = item.partition("=")
+        sets[key.strip()] = value.strip()
+    return name.strip(), sets
+
+
+def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) -> Path:
+    root = work / name
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    cache = "proposals_oracle" if sets.pop("proposals", "gt") == "oracle" else "proposals"
+    for link, target in (("language", data / "data" / "language"), ("proposals", data / "data" / cache)):
+        if not (root / "data" / link).exists():
+            (root / "data" / link).symlink_to(target.resolve())
+    args = [sys.executable, str(REPO / "benchmarks" / "overlay_params.py"), *overlays,
+            "--set", f"data.preprocessed={(data / 'boxes.h5').resolve()}", "--set", "evaluate.visualize=0"]
+    for k, v in sets.items():
+        args += ["--set", f"{k}={v}"]
+    (root / "params.yaml").write_text(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+    return root
+
+
+def run_variant(root: Path, env: dict) -> subprocess.Popen:
+    script = " && ".join(f'echo "STAGE {s} start $(date +%s.%N)" && python -m stages.{s} && '
+                         f'echo "STAGE {s} end $(date +%s.%N)"' for s in STAGES)
+    log = open(root / "run.log", "w")
+    return subprocess.Popen(["bash", "-c", script], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def collect(root: Path, sets: dict) -> dict:
+    log = (root / "run.log").read_text()
+    marks = {}
+    for line in log.splitlines():
+        if line.startswith("STAGE "):
+            _, stage, what, t = line.split()
+            marks.setdefault(stage, {})[what] = float(t)
+    out = {"settings": sets, "seconds": {s: round(m["end"] - m["start"], 1) for s, m in marks.items() if "end" in m}}
+    for name in ("eval", "teacher"):
+        f = root / "metrics" / f"{name}.json"
+        if f.exists():
+            out[name] = json.loads(f.read_text())
+    if "eval" not in out:
+        out["log_tail"] = log[-3000:]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("variants", nargs="+")
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--work", type=Path, default=Path("variants"))
+    ap.add_argument("--parallel", type=int, default=4)
+    ap.add_argument("--overlay", action="append", default=None)
+    args = ap.parse_args()
+    overlays = [str(Path(o).resolve()) for o in (args.overlay or [REPO / "benchmarks" / "params-gpu.yaml"])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+               TQDM_DISABLE="1", PYTHONUNBUFFERED="1")
+    todo = [parse(v) for v in args.variants]
+    roots = {name: prepare(name, dict(sets), args.data, args.work, overlays) for name, sets in todo}
+    running: dict[str, subprocess.Popen] = {}
+    pending = [name for name, _ in todo]
+    t0 = time.time()
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            name = pending.pop(0)
+            running[name] = run_variant(roots[name], env)
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                print(f"{time.time() - t0:7.1f} s  {name} finished (rc {proc.returncode})", flush=True)
+                del running[name]
+                done = {n: collect(roots[n], s) for n, s in todo if n not in running and n not in pending}
+                args.out.write_text(json.dumps(done, indent=1))  # partial results survive an interrupted run
+        time.sleep(2)
+    results = {name: collect(roots[name], sets) for name, sets in todo}
+    args.out.write_text(json.dumps(results, indent=1))
+    for name, r in results.items():
+        ev = r.get("eval", {})
+        row = lambda k: ev.get(k, {}).get("multiple", {}).get("acc@0.25", float("nan"))  # noqa: E731
+        print(f"{name:24s} multiple: student {row('student'):.3f} full {row('student_full_supervision'):.3f} "
+              f"fine {row('teacher_fine'):.3f} coarse {row('coarse'):.3f} rand-class {row('random_class'):.3f} "
+              f"| {r['seconds']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

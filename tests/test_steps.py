@@ -1,0 +1,66 @@
+"""Static-shape batches (what a CUDA graph needs) change no number; on a GPU, graph replays train as eager
+steps do, and an interrupted captured run resumes."""
+
+from functools import partial
+
+import pytest
+import torch
+
+from ws3dvg.grounding.data import collate
+from ws3dvg.grounding.losses import teacher_losses
+from ws3dvg.grounding.teacher import build_teacher, grounding_set
+
+from conftest import TINY_GROUNDING, no_dropout
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run on the device)")
+
+
+def test_fixed_padding_changes_no_number(tiny_grounding):
+    cfg = dict(TINY_GROUNDING)
+    ds = grounding_set(tiny_grounding, "train", cfg)
+    items = [ds[i] for i in range(min(2, len(ds)))]
+    sizes = ds.static_sizes()
+    loose = collate(items, {"sentences": cfg["lang_num_max"]})
+    tight = collate(items, {k: v + 3 for k, v in sizes.items() if k != "sentences"} | {"sentences": cfg["lang_num_max"]})
+    assert tight["features"].shape[1] > loose["features"].shape[1] and tight["ids"].shape[2] > loose["ids"].shape[2]
+    torch.manual_seed(0)
+    model = build_teacher(cfg, tiny_grounding["language_dir"], ds.feature_dim, 0, False)
+    model.train()  # batch statistics over real proposals only; no random draws at random_mask 0 and no word dropout
+    model.cfg = dict(cfg, word_dropout=0.0)
+    no_dropout(model)
+    outs = [model(b) for b in (loose, tight)]
+    for o, b in zip(outs, (loose, tight)):
+        o["total"], o["terms"] = teacher_losses(o, b, cfg, 0)
+    a, b = outs
+    torch.testing.assert_close(a["total"], b["total"])
+    for k in a["terms"]:
+        torch.testing.assert_close(a["terms"][k], b["terms"][k])
+    p = loose["features"].shape[1]
+    torch.testing.assert_close(a["proposal"], b["proposal"][:, :p])
+    assert torch.equal(a["candidates"], b["candidates"])
+
+
+def _train(paths, out_dir, step, epochs=3):
+    from ws3dvg.grounding.teacher import train_teacher
+
+    cfg = dict(TINY_GROUNDING, epochs=epochs, amp=False)
+    return train_teacher(cfg, paths, torch.device("cuda"), 5, str(out_dir), str(out_dir / "live"), step=step)["model"]
+
+
+@cuda
+def test_graph_steps_train_as_eager_steps(tiny_grounding, tmp_path):
+    eager = _train(tiny_grounding, tmp_path / "eager", "eager")
+    graph = _train(tiny_grounding, tmp_path / "graph", "graph")
+    for (k, a), (_, b) in zip(eager.state_dict().items(), graph.state_dict().items()):
+        torch.testing.assert_close(a.float(), b.float(), rtol=1e-3, atol=1e-4, msg=k)
+
+
+@cuda
+def test_interrupted_graph_run_resumes(tiny_grounding, tmp_path):
+    _train(tiny_grounding, tmp_path / "run", "graph", epochs=1)
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    ck["config"]["teacher"]["epochs"] = 3  # the same run, killed after its first epoch
+    torch.save(ck, tmp_path / "run" / "last.pt")
+    resumed = _train(tiny_grounding, tmp_path / "run", "graph", epochs=3)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["epoch"] == 2
+    assert all(torch.isfinite(v.float()).all() for v in resumed.state_dict().values())
