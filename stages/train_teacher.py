@@ -20,9 +20,10 @@ def main(models: str = "models/teacher", knowledge: str = "data/teacher/knowledg
     paths = {"masked": "data/language/masked.h5", "language_dir": "data/language",
              "proposals_train": "data/proposals/train.h5", "proposals_val": "data/proposals/val.h5",
              "preprocessed": data["preprocessed"]}
-    model = train_teacher(cfg, paths, device, params["base"]["seed"], models, live_dir,
-                          params["runtime"]["loader_workers"], params["runtime"]["step"])["model"]
-    save_teacher(str(Path(models) / "teacher.pt"), model, cfg)
+    trained = train_teacher(cfg, paths, device, params["base"]["seed"], models, live_dir,
+                            params["runtime"]["loader_workers"], params["runtime"]["step"])
+    model = trained["model"]
+    save_teacher(str(Path(models) / "teacher.pt"), model, cfg, trained["history"])
     know, report = {}, {}
     for split in ("train", "val"):
         ds = grounding_set(paths, split, cfg)

@@ -47,7 +47,7 @@ def test_forced_reruns_leave_dvc_status_clean(tmp_path):
     metrics = _digest(clone / "metrics")
     # runtime knobs are no stage's params: changing them reruns nothing
     params = yaml.safe_load((clone / "params.yaml").read_text())
-    params["runtime"] = {"workers": 2, "loader_workers": 1}
+    params["runtime"].update(workers=2, loader_workers=1, step="eager")
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert "up to date" in run(["dvc", "status"], clone)
     for i, stage in enumerate(DATA_STAGES):

@@ -153,12 +153,11 @@ def test_accuracy_aggregation():
 
 
 def _train(paths, out_dir, cfg=None):
-    from ws3dvg.grounding.data import GroundingSet
-    from ws3dvg.grounding.teacher import run_teacher, train_teacher
+    from ws3dvg.grounding.teacher import grounding_set, run_teacher, train_teacher
 
     cfg = dict(cfg or TINY_GROUNDING)
     model = train_teacher(cfg, paths, torch.device("cpu"), 5, str(out_dir), str(out_dir / "live"))["model"]
-    ds = GroundingSet(paths["masked"], "train", paths["proposals_train"], cfg["lang_num_max"])
+    ds = grounding_set(paths, "train", cfg)
     return model, run_teacher(model, ds, cfg, torch.device("cpu"))
 
 
@@ -233,3 +232,24 @@ def test_dataset_inputs_box_colour_and_multiview(tiny_grounding):
         assert "multiview" not in h5[scene]  # the tiny pipeline projects no multiview features
     with pytest.raises(DataError, match="no multiview feature"):
         GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, use_multiview=True)
+
+
+def test_jointly_trained_head_is_the_weak_student(tiny_grounding, tmp_path):
+    """The authors' schedule: the student head trains inside the teacher's step; `distill` only takes it (and
+    its curve), while the full-supervision reference still trains."""
+    from ws3dvg.grounding.student import train_student
+
+    paths = dict(tiny_grounding)
+    teacher, _ = _train(paths, tmp_path / "t", dict(TINY_GROUNDING, departures=dict(
+        TINY_GROUNDING["departures"], staged_distillation=False)))
+    assert teacher.match is not None
+    state = teacher.state_dict()
+    history = [{"train/distill": 0.5}, {"train/distill": 0.25}]
+    cfg = dict(TINY_GROUNDING, supervision="weak", init_from_teacher=True, lang_cls_weight=1.0, epochs=1,
+               box_colour=True)
+    student = train_student(cfg, paths, torch.device("cpu"), 0, str(tmp_path / "s"), str(tmp_path / "live"), state,
+                            teacher_history=history)
+    for k, v in student.state_dict().items():
+        assert torch.equal(v, state[k]), k  # language, relation and match head: the teacher's, untouched
+    curve = (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv")
+    assert curve.exists() or (tmp_path / "live" / "metrics.json").exists()

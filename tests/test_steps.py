@@ -48,11 +48,38 @@ def _train(paths, out_dir, step, epochs=3):
 
 
 @cuda
-def test_graph_steps_train_as_eager_steps(tiny_grounding, tmp_path):
-    eager = _train(tiny_grounding, tmp_path / "eager", "eager")
-    graph = _train(tiny_grounding, tmp_path / "graph", "graph")
-    for (k, a), (_, b) in zip(eager.state_dict().items(), graph.state_dict().items()):
-        torch.testing.assert_close(a.float(), b.float(), rtol=1e-3, atol=1e-4, msg=k)
+def test_graph_steps_give_the_eager_losses(tiny_grounding):
+    """The same weights, batches and RNG stream: the first steps' loss terms agree, replayed or eager. (Weights
+    after whole epochs are no fair comparison: float-level differences between kernels flip top-K and rank
+    decisions, and training diverges from there, eager against eager on two GPUs too.)"""
+    from ws3dvg.training import StepRunner, make_optimizer
+
+    cfg = dict(TINY_GROUNDING, amp=False)
+    ds = grounding_set(tiny_grounding, "train", cfg)
+    sizes = ds.static_sizes()
+    items = [ds[i] for i in range(len(ds))]
+    batches = [collate(items[i:i + 2], sizes) for i in range(0, len(items) - 1, 2)][:3]
+    assert batches
+    dev = torch.device("cuda")
+    terms = {}
+    for mode in ("eager", "graph"):
+        torch.manual_seed(0)
+        model = build_teacher(cfg, tiny_grounding["language_dir"], ds.feature_dim, 0, False).to(dev).train()
+        opt = make_optimizer(model.parameters(), 1e-3, 0.0, dev, mode)
+        runner = StepRunner(model, opt, mode)
+        torch.cuda.manual_seed(0)
+
+        def fn(batch):
+            return teacher_losses(model(batch, random_mask=cfg["random_mask"]), batch, cfg, 0)
+
+        terms[mode] = [{k: float(v) for k, v in runner({k: v.to(dev) if torch.is_tensor(v) else v
+                                                         for k, v in b.items()}, True, fn).items()}
+                       for b in batches]
+        if mode == "graph":
+            assert runner.captures == 1 and runner.mode == "graph"
+    for e, g in zip(terms["eager"], terms["graph"]):
+        for k in e:
+            assert g[k] == pytest.approx(e[k], rel=1e-3, abs=1e-4), (k, terms)
 
 
 @cuda

@@ -51,6 +51,8 @@ def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = 
     ids, mask, length = encode_batch([tokens], [[]], vocab, lcfg["max_len"], lcfg["sos_eos"])
     weights = torch.load(root / "models" / "student" / "student.pt", map_location=device, weights_only=False)
     mv = weights["config"].get("use_multiview", False)
+    if weights["config"].get("box_colour") and "box_colour" in props:  # the student reads what its teacher read
+        props["features"] = np.concatenate([props["features"], props["box_colour"]], 1).astype(np.float32)
     model = build_student(weights["config"], str(root / "data" / "language"), props["features"].shape[1], 0, mv).to(device)
     model.load_state_dict(weights["model"])
     model.eval()

@@ -100,17 +100,18 @@ class Checkpoint:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        # map_location moved every tensor to `device`, the RNG states too: they must be CPU byte tensors
+        torch.set_rng_state(state["torch_rng"].cpu())
         np.random.set_state(state["numpy_rng"])
         random.setstate(state["python_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         return state["epoch"] + 1, state["extra"]
 
 
-def save_weights(path: str | Path, model, config: dict) -> None:
+def save_weights(path: str | Path, model, config: dict, **extra) -> None:
     with atomic_file(path) as tmp:
-        torch.save({"model": model.state_dict(), "config": config}, tmp)
+        torch.save({"model": model.state_dict(), "config": config, **extra}, tmp)
 
 
 def load_weights(path: str | Path, device="cpu") -> dict:

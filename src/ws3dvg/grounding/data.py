@@ -43,6 +43,8 @@ class GroundingSet(torch.utils.data.Dataset):
             self.lang["object_id"] = lang["object_id"]
         scenes = sorted(set(lang["scene_id"].tolist()))
         self.proposals = load_proposals(proposals_h5, scenes)
+        with h5py.File(proposals_h5, "r") as h5:
+            box_colour = box_colour and h5.attrs.get("mode", "gt") != "oracle"  # the oracle feature has its colour
         for p in self.proposals.values():
             if not use_multiview:
                 p.pop("multiview", None)

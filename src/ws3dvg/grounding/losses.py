@@ -22,8 +22,7 @@ def mil_nce(sentence: torch.Tensor, proposal: torch.Tensor, prop_mask: torch.Ten
     sent = sentence.float() * sent_mask[..., None]
     x = torch.einsum("iph,jsh->ijsp", proposal.float(), sent)               # (B_prop, B_sent, S, P)
     x = x.masked_fill(~prop_mask[:, None, None, :], float("-inf")).reshape(b, b, s * p)
-    eye = torch.eye(b, dtype=torch.bool, device=x.device)
-    numerator = torch.logsumexp(x[eye], -1)                                   # (B,)
+    numerator = torch.logsumexp(torch.diagonal(x).T, -1)  # (B,): each scene with its own sentences (no mask index)
     denominator = torch.logsumexp(torch.cat([x, x.transpose(0, 1)], 1).reshape(b, -1), -1)
     return (denominator - numerator).mean()
 

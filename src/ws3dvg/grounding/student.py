@@ -64,7 +64,8 @@ def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
 
 
 def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
-                  teacher_state: dict | None, loader_workers: int = 0, step: str = "auto") -> Student:
+                  teacher_state: dict | None, loader_workers: int = 0, step: str = "auto",
+                  teacher_history: list[dict] | None = None) -> Student:
     """Weak: from the teacher's cached ranking (or, where the teacher trained the head jointly as the authors do,
     that head as it is); full: toward the true target (the upper-bound reference). `cfg` is the distill section
     plus what the student shares with its teacher (relation, use_multiview, box_colour)."""
@@ -75,6 +76,10 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     if cfg["supervision"] == "weak" and has_joint_head(teacher_state):
         log.info("the teacher trained its student head jointly: taking %d tensors as they are",
                  init_from_teacher(model, teacher_state, heads=True))
+        curves = Curves(live_dir)  # its curve: the distillation term of the teacher's training
+        for epoch, row in enumerate(teacher_history or []):
+            curves.log({"train/loss": row.get("train/distill", float("nan"))}, epoch)
+        curves.close()
         return model
     if cfg["init_from_teacher"] and teacher_state is not None:
         log.info("initialised %d tensors from the teacher", init_from_teacher(model, teacher_state))

@@ -140,12 +140,13 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], device,
                          mode)
     ckpt = Checkpoint(out_dir, {"teacher": cfg, "seed": seed}, paths.values())
-    start, _ = ckpt.load(model, opt, None, device)
+    start, extra = ckpt.load(model, opt, None, device)
     if start:
         log.info("resuming teacher from %s at epoch %d", ckpt.path, start)
     reports = _report_sets(cfg, paths) if cfg["eval_every"] else {}
     curves = Curves(live_dir, resume=start > 0)
     runner = StepRunner(model, opt, mode)
+    history = list(extra.get("history", []))  # a resumed run continues its record
 
     def loss_fn(all_candidates: bool):
         def fn(batch):
@@ -175,9 +176,10 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
                 row.update({f"{split}/{k}": v for k, v in rep.items()})
             log.info("epoch %d: %s", epoch + 1, {k: round(v, 3) for k, v in row.items()})
         curves.log(row, epoch)
-        ckpt.save(epoch, model, opt)
+        history.append({k: v for k, v in row.items() if k.startswith("train/")})
+        ckpt.save(epoch, model, opt, extra={"history": history})
     curves.close()
-    return {"model": model}
+    return {"model": model, "history": history}
 
 
 def _report_sets(cfg, paths) -> dict:
@@ -204,5 +206,6 @@ def read_knowledge(path: str, split: str) -> dict[str, np.ndarray]:
         return {k: h5[split][k][()] for k in h5[split]}
 
 
-def save_teacher(path: str, model: Teacher, cfg: dict) -> None:
-    save_weights(path, model, cfg)
+def save_teacher(path: str, model: Teacher, cfg: dict, history: list[dict] | None = None) -> None:
+    """The weights, the config and the per-epoch training terms (the jointly trained head's curve lives there)."""
+    save_weights(path, model, cfg, history=history or [])
