@@ -6,7 +6,7 @@ import torch
 
 from ws3dvg.config import load_params, resolve_device, setup_logging
 from ws3dvg.grounding.student import train_student
-from ws3dvg.grounding.teacher import proposal_inputs
+from ws3dvg.grounding.data import proposal_inputs
 from ws3dvg.models.grounding import relation_kind
 from ws3dvg.training import load_weights, save_weights
 

@@ -6,10 +6,10 @@ import numpy as np
 
 from ws3dvg.atomic import write_json
 from ws3dvg.config import load_params, resolve_device, setup_logging
-from ws3dvg.grounding.data import load_proposals, per_sentence_proposals
+from ws3dvg.grounding.data import grounding_set, load_proposals, per_sentence_proposals
 from ws3dvg.grounding.evaluation import target_boxes
 from ws3dvg.grounding.report import baseline_choices, evaluation_table, predictions
-from ws3dvg.grounding.student import build_student, predict, student_set
+from ws3dvg.grounding.student import build_student, predict
 from ws3dvg.grounding.teacher import read_knowledge, top1_choices
 from ws3dvg.grounding.visualize import GT_COLOR, PRED_COLOR, write_scene_ply, write_topdown_png
 from ws3dvg.preprocess import read_scene
@@ -28,7 +28,7 @@ def main(out_dir: str = "data/eval", metrics: str = "metrics/eval.json") -> None
     props = per_sentence_proposals(load_proposals(props_path, sorted(set(lang["scene_id"].tolist()))), lang["scene_id"])
     know = read_knowledge("data/teacher/knowledge.h5", "val")
     student_cfg = load_weights("models/student/student.pt")["config"]
-    ds = student_set({"masked": masked, "proposals_val": props_path}, "val", student_cfg)
+    ds = grounding_set({"masked": masked, "proposals_val": props_path}, "val", student_cfg)
 
     choices, timing = {}, {}
     for name, folder in (("student", "models/student"), ("student_full_supervision", "models/student_full")):

@@ -153,7 +153,8 @@ def test_accuracy_aggregation():
 
 
 def _train(paths, out_dir, cfg=None):
-    from ws3dvg.grounding.teacher import grounding_set, run_teacher, train_teacher
+    from ws3dvg.grounding.data import grounding_set
+    from ws3dvg.grounding.teacher import run_teacher, train_teacher
 
     cfg = dict(cfg or TINY_GROUNDING)
     model = train_teacher(cfg, paths, torch.device("cpu"), 5, str(out_dir), str(out_dir / "live"))["model"]

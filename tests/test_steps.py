@@ -1,14 +1,14 @@
 """Static-shape batches (what a CUDA graph needs) change no number; on a GPU, graph replays train as eager
 steps do, and an interrupted captured run resumes."""
 
-from functools import partial
 
 import pytest
 import torch
 
 from ws3dvg.grounding.data import collate
 from ws3dvg.grounding.losses import teacher_losses
-from ws3dvg.grounding.teacher import build_teacher, grounding_set
+from ws3dvg.grounding.data import grounding_set
+from ws3dvg.grounding.teacher import build_teacher
 
 from conftest import TINY_GROUNDING, no_dropout
 

@@ -19,7 +19,7 @@ from .errors import DataError
 
 def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = "auto") -> dict:
     from .config import load_params, resolve_device
-    from .grounding.data import collate
+    from .grounding.data import collate, prepare_proposals, proposal_inputs
     from .grounding.student import build_student
     from .grounding.visualize import PRED_COLOR, write_scene_ply, write_topdown_png
     from .labels import OTHERS
@@ -37,7 +37,7 @@ def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = 
         if path.exists():
             with h5py.File(path, "r") as h5:
                 if scene in h5:
-                    cache = path
+                    cache, mode = path, h5.attrs.get("mode", "gt")
                     props = {k: h5[scene][k][()] for k in h5[scene]}
                     break
     if cache is None:
@@ -50,16 +50,16 @@ def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = 
     lcfg = params["language"]
     ids, mask, length = encode_batch([tokens], [[]], vocab, lcfg["max_len"], lcfg["sos_eos"])
     weights = torch.load(root / "models" / "student" / "student.pt", map_location=device, weights_only=False)
-    mv = weights["config"].get("use_multiview", False)
-    if weights["config"].get("box_colour") and "box_colour" in props:  # the student reads what its teacher read
-        props["features"] = np.concatenate([props["features"], props["box_colour"]], 1).astype(np.float32)
+    inputs = proposal_inputs(weights["config"])  # the student reads what its teacher read
+    prepare_proposals(props, cache, inputs["use_multiview"], inputs["box_colour"], mode)
+    mv = inputs["use_multiview"]
     model = build_student(weights["config"], str(root / "data" / "language"), props["features"].shape[1], 0, mv).to(device)
     model.load_state_dict(weights["model"])
     model.eval()
     item = {"scene": scene, "sentence_index": np.array([0]), "ids": ids, "mask": mask, "length": length,
             "class18": np.array([OTHERS]), **{k: props[k] for k in ("center", "size", "corners", "objectness",
                                                                     "class_scores", "features", "seed_index")}}
-    item["class_logits"] = props.get("class_logits", np.log(np.clip(props["class_scores"], 1e-6, None)))
+    item["class_logits"] = props["class_logits"]
     if mv:
         item["multiview"] = props["multiview"]  # the cache carries it at every proposal's seed
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in collate([item]).items()}

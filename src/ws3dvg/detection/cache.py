@@ -90,8 +90,7 @@ def oracle_proposals(scene: dict) -> dict[str, np.ndarray]:
     colour = (sums[inst] / np.maximum(counts[inst], 1)[:, None] / 255.0).astype(np.float32)
     onehot = np.eye(18, dtype=np.float32)[cls]
     centre, size = boxes[:, :3].astype(np.float32), boxes[:, 3:6].astype(np.float32)
-    pts = scene["points"][:, :3]
-    near = np.array([np.linalg.norm(pts - c, axis=1).argmin() for c in centre], np.int64) if len(centre) else np.zeros(0, np.int64)
+    near = torch.cdist(torch.from_numpy(centre).double(), torch.from_numpy(scene["points"][:, :3]).double()).argmin(1).numpy()
     return {"center": centre, "size": size, "heading": np.zeros(len(boxes), np.float32),
             "corners": box_corners(np.concatenate([centre, size], 1)).astype(np.float32),
             "objectness": np.ones(len(boxes), np.float32), "class_scores": onehot,

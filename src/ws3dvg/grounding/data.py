@@ -28,9 +28,41 @@ def load_proposals(path: str | Path, scenes: list[str]) -> dict[str, dict[str, n
             if s not in h5:
                 raise DataError(path, f"no proposals for scene {s!r} (rerun cache_detector?)")
             out[s] = {k: h5[s][k][()] for k in PROPOSAL_FIELDS if k in h5[s]}
-            if "class_logits" not in out[s]:  # caches written before the field: log-probabilities are logits
-                out[s]["class_logits"] = np.log(np.clip(out[s]["class_scores"], 1e-6, None)).astype(np.float32)
     return out
+
+
+def proposal_inputs(cfg: dict) -> dict:
+    """What a grounding config feeds its datasets: a teacher config (its `departures`) or a student config
+    (which carries the flags of the teacher it shares its inputs with)."""
+    from ..models.grounding import departure
+
+    box_colour = cfg["box_colour"] if "box_colour" in cfg else departure(cfg, "box_colour")
+    return {"use_multiview": cfg.get("use_multiview", False), "box_colour": box_colour}
+
+
+def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mode: str = "gt") -> dict:
+    """One scene's cached proposals as the grounding models read them, in place: the multiview feature kept or
+    dropped, our `box_colour` departure appended to the feature (not for oracle caches, whose feature has its
+    colour), detector logits derived where an older cache has none. `source` names the file in errors."""
+    if "class_logits" not in p:  # caches written before the field: log-probabilities are logits
+        p["class_logits"] = np.log(np.clip(p["class_scores"], 1e-6, None)).astype(np.float32)
+    if not use_multiview:
+        p.pop("multiview", None)
+    elif "multiview" not in p:
+        raise DataError(source, "teacher.use_multiview is set but the proposals carry no multiview "
+                                "feature (run project_multiview, then cache_detector)")
+    if box_colour and mode != "oracle":
+        if "box_colour" not in p:
+            raise DataError(source, "teacher.departures.box_colour needs `gt` proposals cached with "
+                                    "their box colour (rerun cache_detector)")
+        p["features"] = np.concatenate([p["features"], p["box_colour"]], 1).astype(np.float32)
+    return p
+
+
+def grounding_set(paths: dict, split: str, cfg: dict, **kw) -> "GroundingSet":
+    """The split's dataset with the inputs `cfg` (teacher or student) asks for."""
+    return GroundingSet(paths["masked"], split, paths[f"proposals_{split}"], cfg["lang_num_max"],
+                        **proposal_inputs(cfg), **kw)
 
 
 class GroundingSet(torch.utils.data.Dataset):
@@ -44,18 +76,9 @@ class GroundingSet(torch.utils.data.Dataset):
         scenes = sorted(set(lang["scene_id"].tolist()))
         self.proposals = load_proposals(proposals_h5, scenes)
         with h5py.File(proposals_h5, "r") as h5:
-            box_colour = box_colour and h5.attrs.get("mode", "gt") != "oracle"  # the oracle feature has its colour
+            mode = h5.attrs.get("mode", "gt")
         for p in self.proposals.values():
-            if not use_multiview:
-                p.pop("multiview", None)
-            elif "multiview" not in p:
-                raise DataError(proposals_h5, "teacher.use_multiview is set but the proposals carry no multiview "
-                                              "feature (run project_multiview, then cache_detector)")
-            if box_colour:  # our departure: the mean colour inside the box rides with the feature
-                if "box_colour" not in p:
-                    raise DataError(proposals_h5, "teacher.departures.box_colour needs `gt` proposals cached with "
-                                                  "their box colour (rerun cache_detector)")
-                p["features"] = np.concatenate([p["features"], p["box_colour"]], 1).astype(np.float32)
+            prepare_proposals(p, proposals_h5, use_multiview, box_colour, mode)
         self.lang_num_max, self.with_targets = lang_num_max, with_targets
         self.by_scene = {s: np.flatnonzero(lang["scene_id"] == s) for s in scenes}
         self.shuffle_seed = shuffle_seed

@@ -16,7 +16,7 @@ from ..text.vocab import Vocabulary
 from ..tracking import Curves
 from ..training import (Checkpoint, StepRunner, autocast, make_loader, make_optimizer, seed_everything,
                         step_mode, to_device)
-from .data import GroundingSet, collate
+from .data import GroundingSet, collate, grounding_set
 from .evaluation import target_boxes
 from .losses import distillation_loss, full_supervision_loss, language_loss
 from .teacher import read_knowledge, word_embeddings
@@ -71,7 +71,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     plus what the student shares with its teacher (relation, use_multiview, box_colour)."""
     seed_everything(seed)
     mode = step_mode(step, device)
-    ds = student_set(paths, "train", cfg, shuffle_seed=seed)
+    ds = grounding_set(paths, "train", cfg, shuffle_seed=seed)
     model = build_student(cfg, paths["language_dir"], ds.feature_dim, seed, cfg.get("use_multiview", False)).to(device)
     if cfg["supervision"] == "weak" and has_joint_head(teacher_state):
         log.info("the teacher trained its student head jointly: taking %d tensors as they are",
@@ -130,12 +130,6 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         ckpt.save(epoch, model, opt)
     curves.close()
     return model
-
-
-def student_set(paths: dict, split: str, cfg: dict, **kw) -> GroundingSet:
-    """The grounding dataset with the inputs the student shares with its teacher."""
-    return GroundingSet(paths["masked"], split, paths[f"proposals_{split}"], cfg["lang_num_max"],
-                        cfg.get("use_multiview", False), box_colour=cfg.get("box_colour", False), **kw)
 
 
 @torch.no_grad()

@@ -27,7 +27,7 @@ from ..text.vocab import Vocabulary
 from ..tracking import Curves
 from ..training import (Checkpoint, StepRunner, autocast, make_loader, make_optimizer, save_weights,
                         seed_everything, step_mode, to_device)
-from .data import GroundingSet, collate
+from .data import GroundingSet, collate, grounding_set
 from .losses import teacher_losses
 from .evaluation import chosen_iou, target_boxes
 
@@ -115,18 +115,6 @@ def accuracy_report(knowledge: dict, targets: np.ndarray) -> dict[str, float]:
     out["candidate_recall@0.25"] = float(((best >= 0.25) & knowledge["valid"]).any(1).mean())
     out["candidate_recall@0.5"] = float(((best >= 0.5) & knowledge["valid"]).any(1).mean())
     return out
-
-
-def proposal_inputs(cfg: dict) -> dict:
-    """What a teacher config feeds the grounding datasets (the student shares it)."""
-    from ..models.grounding import departure
-
-    return {"use_multiview": cfg["use_multiview"], "box_colour": departure(cfg, "box_colour")}
-
-
-def grounding_set(paths: dict, split: str, cfg: dict, **kw) -> GroundingSet:
-    return GroundingSet(paths["masked"], split, paths[f"proposals_{split}"], cfg["lang_num_max"],
-                        **proposal_inputs(cfg), **kw)
 
 
 def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str, loader_workers: int = 0,
