@@ -176,7 +176,8 @@ class StepRunner:
                     v.copy_(saved[k]) if saved is not None else v.zero_()  # no state yet: Adam starts from zeros
 
     def _capture(self, batch, key, loss_fn) -> bool:
-        """Capture the step for `key`; on any failure restore everything and fall back to eager steps."""
+        """Capture the step for `key`; on any failure restore everything and try eager steps. (Seen on an H100:
+        after a capture error the CUDA RNG could stay in capture state and the eager steps failed too.)"""
         snap, rng = self._snapshot(), torch.cuda.get_rng_state()
         try:
             self._record(batch, key, loss_fn, snap)
