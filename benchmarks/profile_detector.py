@@ -35,7 +35,8 @@ def main() -> None:
     ds = scene_set(cfg, data["preprocessed"], splits["train"], True, 0, mv)
     model = build_detector(cfg, feature_dim(cfg["input_features"]), mean_sizes(cfg, data["preprocessed"],
                                                                                splits["train"])).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"],
+                            fused=device.type == "cuda")  # as train_detector
     loader = make_loader(ds, cfg["batch_size"], True, 0, collate, params["runtime"]["loader_workers"], device,
                          drop_last=True)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -49,6 +50,7 @@ def main() -> None:
     def step(record: bool):
         t0 = time.perf_counter()
         batch = to_device(next(it), device)
+        batch["features"] = ds.input_features(batch)
         sync()
         t1 = time.perf_counter()
         with autocast(device, cfg["amp"]):

@@ -2,6 +2,8 @@
 
 import re
 
+import h5py
+
 import numpy as np
 import pytest
 import torch
@@ -341,3 +343,38 @@ def test_votenet_decodes_its_fused_head_and_trains():
     loss.backward()
     assert {"vote", "objectness", "center", "size", "size_cls", "sem"} <= set(terms)
     assert model.vgen.conv1.weight.grad is not None
+
+
+def test_multiview_channels_are_gathered_in_place(tiny_h5, tmp_path):
+    """The loader leaves the 128 multiview channels out; `input_features` puts each sampled point's row of the
+    float16 table back at the channel position the feature list gives it."""
+    from ws3dvg.detection.data import SceneSet, collate
+    from ws3dvg.errors import DataError
+    from ws3dvg.preprocess import read_scene
+
+    scenes = ["scene0000_00", "scene0001_00"]
+    rng = np.random.default_rng(0)
+    tables = {s: rng.standard_normal((len(read_scene(tiny_h5, s)["points"]), 128)).astype(np.float16) for s in scenes}
+    mv = tmp_path / "mv.h5"
+    with h5py.File(mv, "w") as h5:
+        for s, t in tables.items():
+            h5[s] = t
+    names = ["height", "multiview", "color"]
+    ds = SceneSet(tiny_h5, scenes, 256, names, str(mv), augment=True, seed=3)
+    plain = SceneSet(tiny_h5, scenes, 256, ["height", "color"], augment=True, seed=3)
+    items = [ds[1], ds[0]]
+    assert items[0]["features"].shape == (4, 256)  # height + colour travel through the loader, multiview not
+    batch = collate(items)
+    f = ds.input_features(batch)
+    assert f.shape == (2, 1 + 128 + 3, 256)
+    expect_plain = collate([plain[1], plain[0]])["features"]
+    torch.testing.assert_close(f[:, :1], expect_plain[:, :1], rtol=0, atol=0)
+    torch.testing.assert_close(f[:, 129:], expect_plain[:, 1:], rtol=0, atol=0)
+    for b, (scene, item) in enumerate(zip([scenes[1], scenes[0]], items)):
+        want = torch.from_numpy(tables[scene][item["point_index"].numpy()].astype(np.float32)).T
+        torch.testing.assert_close(f[b, 1:129], want, rtol=0, atol=0)
+    with h5py.File(mv, "a") as h5:
+        del h5[scenes[1]]
+        h5[scenes[1]] = np.zeros((5, 128), np.float16)
+    with pytest.raises(DataError, match="multiview features of shape"):
+        SceneSet(tiny_h5, scenes, 256, names, str(mv))

@@ -235,6 +235,27 @@ def test_dataset_inputs_box_colour_and_multiview(tiny_grounding):
         GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, use_multiview=True)
 
 
+def test_box_summary_appends_class_scores_size_and_centre(tiny_grounding):
+    from ws3dvg.grounding.data import GroundingSet, proposal_inputs
+
+    paths = tiny_grounding
+    plain = GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, box_colour=True)
+    summary = GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, box_colour=True, box_summary=True)
+    assert summary.feature_dim == plain.feature_dim + 18 + 3 + 3
+    with h5py.File(paths["proposals_val"], "r") as h5:
+        for scene, p in summary.proposals.items():
+            f = p["features"]
+            np.testing.assert_array_equal(f[:, :plain.feature_dim], plain.proposals[scene]["features"])
+            np.testing.assert_array_equal(f[:, -24:-6], h5[scene]["class_scores"][()])
+            np.testing.assert_array_equal(f[:, -6:-3], h5[scene]["size"][()])
+            np.testing.assert_array_equal(f[:, -3:], h5[scene]["center"][()])
+    # the switch is ours: the paper variant never appends, and a student config carries its teacher's flag
+    teacher = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], box_summary=True))
+    assert proposal_inputs(teacher)["box_summary"] is True
+    assert proposal_inputs(dict(teacher, variant="paper"))["box_summary"] is False
+    assert proposal_inputs({"box_summary": True, "box_colour": False})["box_summary"] is True
+
+
 def test_jointly_trained_head_is_the_weak_student(tiny_grounding, tmp_path):
     """The authors' schedule: the student head trains inside the teacher's step; `distill` only takes it (and
     its curve), while the full-supervision reference still trains."""

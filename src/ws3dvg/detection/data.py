@@ -53,12 +53,18 @@ def read_mean_sizes(path) -> np.ndarray:
 
 
 class SceneSet(torch.utils.data.Dataset):
+    """One item per scene: `num_points` sampled points (augmented in training) and their GT boxes.
+
+    The 128 multiview channels are not built here: the loader would move 137 floats per point instead of 9.
+    They stay in one float16 table (as project_multiview stores them), and `input_features(batch)` gathers
+    them by point index on the batch's device, where the table moves once (exact: float16 -> float32)."""
+
     def __init__(self, h5_path, scenes: list[str], num_points: int, features: list[str],
                  multiview_h5: str | None = None, augment: bool = False, seed: int = 0):
         self.scenes, self.num_points, self.features = list(scenes), num_points, list(features)
         self.augment, self.seed, self.epoch = augment, seed, 0
         self.data = [read_scene(h5_path, s) for s in self.scenes]
-        self.multiview = None
+        self.multiview, self.multiview_offset, self._resident = None, None, {}
         if "multiview" in self.features:
             if not multiview_h5:
                 raise DataError("params.yaml", "detector.input_features has 'multiview' but no multiview file is set")
@@ -66,7 +72,15 @@ class SceneSet(torch.utils.data.Dataset):
                 missing = [s for s in self.scenes if s not in h5]
                 if missing:
                     raise DataError(multiview_h5, f"no multiview features for {missing[:3]}")
-                self.multiview = [h5[s][()] for s in self.scenes]
+                tables = [h5[s][()] for s in self.scenes]
+            for s, t, d in zip(self.scenes, tables, self.data):
+                if t.shape != (len(d["points"]), FEATURE_DIMS["multiview"]):
+                    raise DataError(multiview_h5, f"scene {s!r}: multiview features of shape {t.shape} for "
+                                                  f"{len(d['points'])} points (rerun project_multiview)")
+            self.multiview = np.concatenate(tables).astype(np.float16)
+            self.multiview_offset = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
+            names = self.features[: self.features.index("multiview")]
+            self.multiview_channel = sum(FEATURE_DIMS[n] for n in names)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -99,13 +113,26 @@ class SceneSet(torch.utils.data.Dataset):
                 feats.append(rgb / 255.0 - 0.5)
             elif name == "normal":
                 feats.append(normal)
-            elif name == "multiview":
-                feats.append(self.multiview[i][choice].astype(np.float32))
         feats = np.concatenate(feats, 1) if feats else np.zeros((len(xyz), 0), np.float32)
         return {"xyz": torch.from_numpy(xyz.astype(np.float32)), "features": torch.from_numpy(feats.T.astype(np.float32)),
                 "point_gt": torch.from_numpy(point_gt), "point_index": torch.from_numpy(choice.astype(np.int64)),
-                "gt_center": torch.from_numpy(centers.astype(np.float32)), "gt_size": torch.from_numpy(sizes.astype(np.float32)),
-                "gt_class": torch.from_numpy(classes), "scene": self.scenes[i]}
+                "scene_index": torch.tensor(i), "gt_center": torch.from_numpy(centers.astype(np.float32)),
+                "gt_size": torch.from_numpy(sizes.astype(np.float32)), "gt_class": torch.from_numpy(classes),
+                "scene": self.scenes[i]}
+
+    def input_features(self, batch: dict) -> torch.Tensor:
+        """The model's (B, C, N) input features: the loader's channels with the multiview ones put in their place."""
+        f = batch["features"]
+        if self.multiview is None:
+            return f
+        if f.device not in self._resident:
+            self._resident[f.device] = (torch.from_numpy(self.multiview).to(f.device),
+                                        torch.from_numpy(self.multiview_offset).to(f.device))
+        table, offset = self._resident[f.device]
+        rows = offset[batch["scene_index"].to(f.device)][:, None] + batch["point_index"].to(f.device)
+        mv = table[rows].to(f.dtype).transpose(1, 2)
+        at = self.multiview_channel
+        return torch.cat([f[:, :at], mv, f[:, at:]], 1)
 
 
 def _augment(rng, xyz, normal, centers, sizes):
@@ -126,7 +153,7 @@ def _augment(rng, xyz, normal, centers, sizes):
 
 
 def collate(items: list[dict]) -> dict:
-    out = {k: torch.stack([it[k] for it in items]) for k in ("xyz", "features", "point_gt", "point_index")}
+    out = {k: torch.stack([it[k] for it in items]) for k in ("xyz", "features", "point_gt", "point_index", "scene_index")}
     m = max(1, max(len(it["gt_center"]) for it in items))
     b = len(items)
     out["gt_center"] = torch.zeros(b, m, 3)

@@ -26,7 +26,7 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor, n: torch.Tensor) -> torch.
 
 
 def detection_loss(out: dict, batch: dict, mean_size: torch.Tensor, center_delta: float = 1.0,
-                   size_delta: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+                   size_delta: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """out: the detector's outputs; mean_size (NS, 3): the model's size-cluster means."""
     seed_gt = batch["point_gt"].gather(1, out["seed_inds"])  # (B, S): GT index of each seed, -1 none
     prop_gt = seed_gt.gather(1, out["proposal_seed"])       # (B, P)
@@ -56,4 +56,4 @@ def detection_loss(out: dict, batch: dict, mean_size: torch.Tensor, center_delta
     for k, v in layer_terms.items():
         terms[k] = torch.stack(v).mean()
     total = sum(WEIGHTS[k] * v for k, v in terms.items())
-    return total, {k: float(v.detach()) for k, v in terms.items()}
+    return total, {k: v.detach() for k, v in terms.items()}  # tensors: the caller reads them when it needs to

@@ -39,8 +39,9 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     decoder = [p for n, p in model.named_parameters() if "decoder" in n]
     rest = [p for n, p in model.named_parameters() if "decoder" not in n]
     lrs = [cfg["lr"], cfg["lr"] * cfg["decoder_lr_scale"]]
+    # fused on CUDA: one kernel for every parameter instead of a loop of small ones (17 ms of a 123 ms step)
     opt = torch.optim.AdamW([{"params": rest, "lr": lrs[0]}, {"params": decoder, "lr": lrs[1]}],
-                            weight_decay=cfg["weight_decay"])
+                            weight_decay=cfg["weight_decay"], fused=device.type == "cuda")
     steps_per_epoch = max(1, len(train_set) // cfg["batch_size"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lrs, total_steps=cfg["epochs"] * steps_per_epoch,
                                                 pct_start=0.1)
@@ -49,16 +50,18 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     if start:
         log.info("resuming from %s at epoch %d", ckpt.path, start)
     curves = Curves(live_dir, resume=start > 0)
+    metrics = None
     for epoch in range(start, cfg["epochs"]):
         train_set.set_epoch(epoch)
         # a loader per epoch, shuffled by (seed, epoch): a resumed run sees the batches an uninterrupted one sees
         loader = make_loader(train_set, cfg["batch_size"], True, seed + epoch, collate, loader_workers, device,
                              drop_last=True)
         model.train()
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         t0 = time.perf_counter()
         for batch in tqdm(loader, desc=f"detector epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
             batch = to_device(batch, device)
+            batch["features"] = train_set.input_features(batch)
             with autocast(device, cfg["amp"]):
                 out = model(batch["xyz"], batch["features"])
             loss, terms = detection_loss(_float(out), batch, model.mean_size_arr, cfg["center_delta"],
@@ -68,18 +71,20 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
             sched.step()
-            for k, v in terms.items():
+            for k, v in terms.items():  # summed on the device: no host sync inside the epoch
                 sums[k] = sums.get(k, 0.0) + v / len(loader)
+        sums = {k: float(v) for k, v in sums.items()}
         row = {f"train/{k}": v for k, v in sums.items()}
         log.debug("detector epoch %d took %.1f s", epoch + 1, time.perf_counter() - t0)  # times stay out of metrics
         if (epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]:
-            m = evaluate_detector(model, val_set, cfg, device)
+            m = metrics = evaluate_detector(model, val_set, cfg, device)
             row.update({"val/mAP@0.25": m["mAP@0.25"], "val/mAP@0.5": m["mAP@0.5"]})
             log.info("epoch %d: loss terms %s, val mAP@0.25 %.3f mAP@0.5 %.3f", epoch + 1,
                      {k: round(v, 3) for k, v in sums.items()}, m["mAP@0.25"], m["mAP@0.5"])
         curves.log(row, epoch)
         ckpt.save(epoch, model, opt, sched)
-    metrics = evaluate_detector(model, val_set, cfg, device)
+    if metrics is None:  # the last epoch evaluated already unless the run resumed past it
+        metrics = evaluate_detector(model, val_set, cfg, device)
     curves.close()
     return {"model": model, "metrics": metrics}
 
@@ -105,6 +110,7 @@ def run_detector(model, dataset: SceneSet, cfg: dict, device: torch.device, desc
     for batch in tqdm(loader, desc=desc, leave=False, unit="batch"):
         scenes = batch["scene"]
         batch = to_device(batch, device)
+        batch["features"] = dataset.input_features(batch)
         with autocast(device, cfg["amp"]):
             out = _float(model(batch["xyz"], batch["features"]))
         for i, scene in enumerate(scenes):

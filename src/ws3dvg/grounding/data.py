@@ -36,14 +36,17 @@ def proposal_inputs(cfg: dict) -> dict:
     (which carries the flags of the teacher it shares its inputs with)."""
     from ..models.grounding import departure
 
-    box_colour = cfg["box_colour"] if "box_colour" in cfg else departure(cfg, "box_colour")
-    return {"use_multiview": cfg.get("use_multiview", False), "box_colour": box_colour}
+    flag = lambda name: cfg[name] if name in cfg else departure(cfg, name)  # noqa: E731
+    return {"use_multiview": cfg.get("use_multiview", False), "box_colour": flag("box_colour"),
+            "box_summary": flag("box_summary")}
 
 
-def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mode: str = "gt") -> dict:
+def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mode: str = "gt",
+                      box_summary: bool = False) -> dict:
     """One scene's cached proposals as the grounding models read them, in place: the multiview feature kept or
-    dropped, our `box_colour` departure appended to the feature (not for oracle caches, whose feature has its
-    colour), detector logits derived where an older cache has none. `source` names the file in errors."""
+    dropped, our `box_colour` and `box_summary` departures appended to the feature (not for oracle caches, whose
+    feature holds both already), detector logits derived where an older cache has none. `source` names the file
+    in errors."""
     if "class_logits" not in p:  # caches written before the field: log-probabilities are logits
         p["class_logits"] = np.log(np.clip(p["class_scores"], 1e-6, None)).astype(np.float32)
     if not use_multiview:
@@ -56,6 +59,9 @@ def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mo
             raise DataError(source, "teacher.departures.box_colour needs `gt` proposals cached with "
                                     "their box colour (rerun cache_detector)")
         p["features"] = np.concatenate([p["features"], p["box_colour"]], 1).astype(np.float32)
+    if box_summary and mode != "oracle":
+        # what the oracle's feature says, read from the detector and the box instead of the ground truth
+        p["features"] = np.concatenate([p["features"], p["class_scores"], p["size"], p["center"]], 1).astype(np.float32)
     return p
 
 
@@ -68,7 +74,7 @@ def grounding_set(paths: dict, split: str, cfg: dict, **kw) -> "GroundingSet":
 class GroundingSet(torch.utils.data.Dataset):
     def __init__(self, masked_h5: str | Path, split: str, proposals_h5: str | Path, lang_num_max: int,
                  use_multiview: bool = False, with_targets: bool = False, shuffle_seed: int | None = None,
-                 box_colour: bool = False):
+                 box_colour: bool = False, box_summary: bool = False):
         lang = read_masked(masked_h5, split)
         self.lang = {k: lang[k] for k in ("ids", "mask", "length", "class18", "scene_id")}
         if with_targets:
@@ -78,7 +84,7 @@ class GroundingSet(torch.utils.data.Dataset):
         with h5py.File(proposals_h5, "r") as h5:
             mode = h5.attrs.get("mode", "gt")
         for p in self.proposals.values():
-            prepare_proposals(p, proposals_h5, use_multiview, box_colour, mode)
+            prepare_proposals(p, proposals_h5, use_multiview, box_colour, mode, box_summary)
         self.lang_num_max, self.with_targets = lang_num_max, with_targets
         self.by_scene = {s: np.flatnonzero(lang["scene_id"] == s) for s in scenes}
         self.shuffle_seed = shuffle_seed
