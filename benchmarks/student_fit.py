@@ -3,12 +3,17 @@ cached proposals and prints train / val accuracy (proposal = the target's best-I
 
 Usage (pipeline root, after `dvc repro cache_detector mask_keywords`):
     PYTHONPATH=src python benchmarks/student_fit.py [--lr 1e-3] [--epochs 40] [--relation paper|ours]
+        [--box-colour] [--box-summary] [--drop-detector-feature] [--eval-every 10]
+
+--drop-detector-feature keeps only what --box-colour / --box-summary append (the detector's pooled feature
+goes): does the pooled feature help the head, or only give it more to overfit?
 """
 
 from __future__ import annotations
 
 import argparse
 
+import h5py
 import torch
 import yaml
 
@@ -23,20 +28,30 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--relation", default="paper", choices=["paper", "ours"])
+    ap.add_argument("--box-colour", action="store_true")
+    ap.add_argument("--box-summary", action="store_true")
+    ap.add_argument("--drop-detector-feature", action="store_true")
+    ap.add_argument("--eval-every", type=int, default=10)
     args = ap.parse_args()
     params = yaml.safe_load(open("params.yaml"))
     cfg = params["distill"]
     paths = {"masked": "data/language/masked.h5", "proposals_train": "data/proposals/train.h5",
              "proposals_val": "data/proposals/val.h5", "preprocessed": params["data"]["preprocessed"]}
     torch.manual_seed(0)
-    from ws3dvg.grounding.teacher import feature_dim_of
-
-    model = build_student(dict(cfg, relation=args.relation), "data/language", feature_dim_of(paths["proposals_train"]),
-                          0, False)
-    opt = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=cfg["weight_decay"])
     sets = {s: (GroundingSet(paths["masked"], s, paths[f"proposals_{s}"], cfg["lang_num_max"],
-                             shuffle_seed=0 if s == "train" else None),
+                             shuffle_seed=0 if s == "train" else None, box_colour=args.box_colour,
+                             box_summary=args.box_summary),
                 full_supervision_targets(paths, s)) for s in ("train", "val")}
+    if args.drop_detector_feature:
+        with h5py.File(paths["proposals_train"], "r") as h5:
+            pooled = int(h5.attrs["feature_dim"])
+        for ds, _ in sets.values():
+            for p in ds.proposals.values():
+                p["features"] = p["features"][:, pooled:]
+    feature_dim = sets["train"][0].feature_dim
+    print(f"feature dim {feature_dim}", flush=True)
+    model = build_student(dict(cfg, relation=args.relation), "data/language", feature_dim, 0, False)
+    opt = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=cfg["weight_decay"])
 
     def accuracy(split: str) -> float:
         ds, targets = sets[split]
@@ -54,7 +69,7 @@ def main() -> None:
             opt.zero_grad()
             loss.backward()
             opt.step()
-        if (epoch + 1) % 10 == 0:
+        if (epoch + 1) % args.eval_every == 0:
             print(f"epoch {epoch + 1}: train acc {accuracy('train'):.3f}  val acc {accuracy('val'):.3f}", flush=True)
 
 

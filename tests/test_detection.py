@@ -136,11 +136,16 @@ def test_cache_layout(tiny_h5, tmp_path, mode):
     scene = read_scene(tiny_h5, "scene0002_00")
     n = (scene["box_class18"] >= 0).sum() if mode == "gt" else cfg["num_proposal"]
     shapes = {"center": (n, 3), "size": (n, 3), "heading": (n,), "corners": (n, 8, 3), "objectness": (n,),
-              "class_scores": (n, 18), "features": (n, 288), "seed_index": (n,)}
+              "class_scores": (n, 18), "features": (n, 288), "seed_index": (n,), "box_colour": (n, 3)}
     for k, shape in shapes.items():
         assert p[k].shape == shape, k
     assert p["seed_index"].max() < len(scene["points"]) and p["seed_index"].min() >= 0
     np.testing.assert_allclose(p["class_scores"].sum(1), 1.0, atol=1e-4)
+    # box colour by hand for one box: the mean rgb / 255 of the scene's points inside it
+    i = int(np.argmax(p["size"].prod(1)))
+    inside = (np.abs(scene["points"][:, :3] - p["center"][i]) <= p["size"][i] / 2).all(1)
+    want = scene["points"][inside, 3:6].mean(0) / 255 if inside.any() else np.zeros(3)
+    np.testing.assert_allclose(p["box_colour"][i], want, atol=1e-5)
     if mode == "gt":
         np.testing.assert_allclose(p["center"], scene["boxes"][scene["box_class18"] >= 0][:, :3], atol=1e-5)
         assert (p["objectness"] == 1).all() and len(p["gt_instance"]) == n

@@ -236,6 +236,7 @@ def test_dataset_inputs_box_colour_and_multiview(tiny_grounding):
 
 
 def test_box_summary_appends_class_scores_size_and_centre(tiny_grounding):
+    from ws3dvg.errors import ParamsError
     from ws3dvg.grounding.data import GroundingSet, proposal_inputs
 
     paths = tiny_grounding
@@ -249,6 +250,13 @@ def test_box_summary_appends_class_scores_size_and_centre(tiny_grounding):
             np.testing.assert_array_equal(f[:, -24:-6], h5[scene]["class_scores"][()])
             np.testing.assert_array_equal(f[:, -6:-3], h5[scene]["size"][()])
             np.testing.assert_array_equal(f[:, -3:], h5[scene]["center"][()])
+    only = GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, box_colour=True, box_summary=True,
+                        summary_only=True)
+    assert only.feature_dim == 3 + 18 + 3 + 3  # the oracle's layout: nothing of the detector's pooled feature
+    for scene, p in only.proposals.items():
+        np.testing.assert_array_equal(p["features"], summary.proposals[scene]["features"][:, -27:])
+    with pytest.raises(ParamsError, match="summary_only"):
+        GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, summary_only=True)
     # the switch is ours: the paper variant never appends, and a student config carries its teacher's flag
     teacher = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], box_summary=True))
     assert proposal_inputs(teacher)["box_summary"] is True

@@ -51,7 +51,7 @@ def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = 
     ids, mask, length = encode_batch([tokens], [[]], vocab, lcfg["max_len"], lcfg["sos_eos"])
     weights = torch.load(root / "models" / "student" / "student.pt", map_location=device, weights_only=False)
     inputs = proposal_inputs(weights["config"])  # the student reads what its teacher read
-    prepare_proposals(props, cache, inputs["use_multiview"], inputs["box_colour"], mode, inputs["box_summary"])
+    prepare_proposals(props, cache, mode=mode, **inputs)
     mv = inputs["use_multiview"]
     model = build_student(weights["config"], str(root / "data" / "language"), props["features"].shape[1], 0, mv).to(device)
     model.load_state_dict(weights["model"])

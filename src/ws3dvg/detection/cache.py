@@ -13,7 +13,7 @@ Layout of `<split>.h5`, one group per scene (P proposals; P = detector.num_propo
   features    (P, D)    float32  proposal feature (D = 288 for GroupFree-3D)
   seed_index  (P,)      int64    index into the preprocessed scene's points of the proposal's seed
   multiview   (P, 128)  float32  the ENet multiview feature at the seed point (when project_multiview ran)
-  box_colour  (P, 3)    float32  `gt` mode: mean colour (0..1) of the scene's points inside the box
+  box_colour  (P, 3)    float32  mean colour (0..1) of the scene's points inside the box (not in `oracle` mode)
   gt_instance (P,)      int64    `gt` / `oracle` modes: the instance id (objectId + 1) each proposal is
 attrs of the file: mode, feature_dim.
 
@@ -126,9 +126,10 @@ def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, devic
                 elif mode == "gt":
                     gt_instance = d["boxes"][d["box_class18"] >= 0][:, 7].astype(np.int64)
                     props = gt_proposals(out, sample, gt_instance)
-                    props["box_colour"] = mean_colour_in_boxes(d["points"], props["center"], props["size"])
                 else:
                     props = detector_proposals(out, sample)
+                if mode != "oracle":
+                    props["box_colour"] = mean_colour_in_boxes(d["points"], props["center"], props["size"])
                 _write_group(h5, scene, props, mv)
                 counts.append(len(props["center"]))
                 h5.attrs["feature_dim"] = props["features"].shape[1]

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, ParamsError
 from ..text.masking import read_masked
 
 PROPOSAL_FIELDS = ("center", "size", "corners", "objectness", "class_scores", "class_logits", "features", "seed_index",
@@ -38,15 +38,15 @@ def proposal_inputs(cfg: dict) -> dict:
 
     flag = lambda name: cfg[name] if name in cfg else departure(cfg, name)  # noqa: E731
     return {"use_multiview": cfg.get("use_multiview", False), "box_colour": flag("box_colour"),
-            "box_summary": flag("box_summary")}
+            "box_summary": flag("box_summary"), "summary_only": flag("summary_only")}
 
 
 def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mode: str = "gt",
-                      box_summary: bool = False) -> dict:
+                      box_summary: bool = False, summary_only: bool = False) -> dict:
     """One scene's cached proposals as the grounding models read them, in place: the multiview feature kept or
     dropped, our `box_colour` and `box_summary` departures appended to the feature (not for oracle caches, whose
-    feature holds both already), detector logits derived where an older cache has none. `source` names the file
-    in errors."""
+    feature holds both already) and, with `summary_only`, the detector's pooled feature dropped; detector logits
+    derived where an older cache has none. `source` names the file in errors."""
     if "class_logits" not in p:  # caches written before the field: log-probabilities are logits
         p["class_logits"] = np.log(np.clip(p["class_scores"], 1e-6, None)).astype(np.float32)
     if not use_multiview:
@@ -54,14 +54,20 @@ def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mo
     elif "multiview" not in p:
         raise DataError(source, "teacher.use_multiview is set but the proposals carry no multiview "
                                 "feature (run project_multiview, then cache_detector)")
-    if box_colour and mode != "oracle":
+    if mode == "oracle":
+        return p
+    parts = [] if summary_only else [p["features"]]
+    if box_colour:
         if "box_colour" not in p:
-            raise DataError(source, "teacher.departures.box_colour needs `gt` proposals cached with "
-                                    "their box colour (rerun cache_detector)")
-        p["features"] = np.concatenate([p["features"], p["box_colour"]], 1).astype(np.float32)
-    if box_summary and mode != "oracle":
-        # what the oracle's feature says, read from the detector and the box instead of the ground truth
-        p["features"] = np.concatenate([p["features"], p["class_scores"], p["size"], p["center"]], 1).astype(np.float32)
+            raise DataError(source, "teacher.departures.box_colour needs proposals cached with their box colour "
+                                    "(rerun cache_detector)")
+        parts.append(p["box_colour"])
+    if box_summary:  # what the oracle's feature says, read from the detector and the box instead of the ground truth
+        parts += [p["class_scores"], p["size"], p["center"]]
+    if not parts:
+        raise ParamsError("teacher.departures.summary_only drops the detector's feature: it needs box_colour or "
+                          "box_summary on to leave a feature")
+    p["features"] = np.concatenate(parts, 1).astype(np.float32)
     return p
 
 
@@ -74,7 +80,7 @@ def grounding_set(paths: dict, split: str, cfg: dict, **kw) -> "GroundingSet":
 class GroundingSet(torch.utils.data.Dataset):
     def __init__(self, masked_h5: str | Path, split: str, proposals_h5: str | Path, lang_num_max: int,
                  use_multiview: bool = False, with_targets: bool = False, shuffle_seed: int | None = None,
-                 box_colour: bool = False, box_summary: bool = False):
+                 box_colour: bool = False, box_summary: bool = False, summary_only: bool = False):
         lang = read_masked(masked_h5, split)
         self.lang = {k: lang[k] for k in ("ids", "mask", "length", "class18", "scene_id")}
         if with_targets:
@@ -84,7 +90,7 @@ class GroundingSet(torch.utils.data.Dataset):
         with h5py.File(proposals_h5, "r") as h5:
             mode = h5.attrs.get("mode", "gt")
         for p in self.proposals.values():
-            prepare_proposals(p, proposals_h5, use_multiview, box_colour, mode, box_summary)
+            prepare_proposals(p, proposals_h5, use_multiview, box_colour, mode, box_summary, summary_only)
         self.lang_num_max, self.with_targets = lang_num_max, with_targets
         self.by_scene = {s: np.flatnonzero(lang["scene_id"] == s) for s in scenes}
         self.shuffle_seed = shuffle_seed
