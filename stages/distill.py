@@ -7,7 +7,7 @@ import torch
 from ws3dvg.config import load_params, resolve_device, setup_logging
 from ws3dvg.grounding.student import train_student
 from ws3dvg.grounding.data import proposal_inputs
-from ws3dvg.models.grounding import relation_kind
+from ws3dvg.models.grounding import departure, relation_kind
 from ws3dvg.training import load_weights, save_weights
 
 
@@ -25,7 +25,8 @@ def main(models: str = "models/student", live_dir: str = "metrics/distill_train"
     if cfg["reference_full"] and cfg["supervision"] != "full":
         runs.append(("full", f"{models}_full", f"{live_dir}_full"))
     for supervision, out_dir, live in runs:
-        run_cfg = dict(cfg, supervision=supervision, relation=relation, **proposal_inputs(teacher["config"]))
+        run_cfg = dict(cfg, supervision=supervision, relation=relation, **proposal_inputs(teacher["config"]),
+                       hard_distillation=departure(teacher["config"], "hard_distillation"))
         torch.manual_seed(params["base"]["seed"])
         model = train_student(run_cfg, paths, device, params["base"]["seed"], out_dir, live, teacher["model"],
                               params["runtime"]["loader_workers"], params["runtime"]["step"], teacher.get("history"))

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from ws3dvg.grounding.evaluation import accuracy_table
-from ws3dvg.grounding.losses import (distillation_loss, language_loss, mil_nce, rank_rewards,
-                                     reconstruction_loss)
+from ws3dvg.grounding.losses import (distillation_loss, hard_distillation_loss, language_loss, mil_nce,
+                                     rank_rewards, reconstruction_loss)
 from ws3dvg.models.grounding import (ReconstructionDecoder, coarse_weights, draw_word_dropout, masked_batch_norm,
                                      reconstruction_score, tensor2tensor_positions)
 
@@ -83,6 +83,23 @@ def test_rank_reward_loss_three_candidates():
     got = distillation_loss(scores, cand, recon, valid, torch.ones(1, 1, dtype=torch.bool))
     assert float(got) == pytest.approx(float(expected), rel=1e-6)
     torch.testing.assert_close(rank_rewards(3), torch.tensor(r, dtype=torch.float32))
+
+
+def test_hard_distillation_takes_the_best_valid_candidate():
+    scores = torch.tensor([[[1.0, 2.0, 0.0, -1.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]])
+    cand = torch.tensor([[[1, 0, 3], [2, 3, 0], [0, 1, 2]]])
+    # sentence 0: best valid is candidate 3 (0.9) since 0.2's slot is invalid; sentence 1: candidate 2 (0.1);
+    # sentence 2: no valid candidate, counts nothing
+    recon = torch.tensor([[[0.5, 0.2, 0.9], [0.1, 0.3, float("inf")], [0.1, 0.2, 0.3]]])
+    valid = torch.tensor([[[False, False, True], [True, True, False], [False, False, False]]])
+    sm = torch.ones(1, 3, dtype=torch.bool)
+    ce0 = -torch.log_softmax(scores[0, 0], 0)[3]
+    ce1 = -torch.log_softmax(scores[0, 1], 0)[2]
+    got = hard_distillation_loss(scores, cand, recon, valid, sm)
+    assert float(got) == pytest.approx(float(ce0 + ce1) / 2, rel=1e-6)
+    # a padding sentence counts nothing either
+    got = hard_distillation_loss(scores, cand, recon, valid, torch.tensor([[True, False, True]]))
+    assert float(got) == pytest.approx(float(ce0), rel=1e-6)
 
 
 def test_mil_nce_hand_case():
@@ -202,14 +219,16 @@ def test_resume_gives_same_weights(tiny_grounding, tmp_path):
         torch.testing.assert_close(va, vb, atol=0, rtol=0, msg=ka)
 
 
-def test_student_learns_from_knowledge(tiny_grounding, tmp_path):
+@pytest.mark.parametrize("hard", [False, True])
+def test_student_learns_from_knowledge(tiny_grounding, tmp_path, hard):
     from ws3dvg.grounding.student import full_supervision_targets, train_student
     from ws3dvg.grounding.teacher import write_knowledge
 
     paths = dict(tiny_grounding)
     _, know = _train(paths, tmp_path / "t")
     write_knowledge(str(tmp_path / "knowledge.h5"), {"train": know}, TINY_GROUNDING)
-    cfg = dict(TINY_GROUNDING, supervision="weak", init_from_teacher=False, lang_cls_weight=1.0, epochs=1)
+    cfg = dict(TINY_GROUNDING, supervision="weak", init_from_teacher=False, lang_cls_weight=1.0, epochs=1,
+               hard_distillation=hard)
     model = train_student(cfg, dict(paths, knowledge=str(tmp_path / "knowledge.h5")), torch.device("cpu"), 0,
                           str(tmp_path / "s"), str(tmp_path / "s_live"), None)
     assert sum(p.numel() for p in model.parameters()) > 0

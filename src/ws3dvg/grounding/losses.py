@@ -74,6 +74,18 @@ def distillation_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch
     return torch.where(ok, reward * neg_logp, 0.0).sum() / sent_mask.sum().clamp_min(1) / k
 
 
+def hard_distillation_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch.Tensor:
+    """Our departure (`hard_distillation`): cross-entropy over all proposals toward the teacher's best (lowest
+    reconstruction score) valid candidate. The rank rewards of the authors' loss make the student's optimum
+    p proportional to the rewards, which are 1.0 / 0.79 / 0.60 for three same-class candidates: the ranking
+    reaches it only as small differences. Same shapes as distillation_loss."""
+    best = recon.float().masked_fill(~cand_valid, float("inf")).argmin(-1, keepdim=True)   # (B, S, 1)
+    target = candidates.gather(-1, best).squeeze(-1).clamp(0, scores.shape[-1] - 1)
+    ok = cand_valid.any(-1) & sent_mask
+    ce = F.cross_entropy(scores.float().flatten(0, 1), target.flatten(), reduction="none")
+    return (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
+
+
 def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over proposals toward the target proposal; sentences without one (-1) and padding count 0.
     scores (B, S, P), target (B, S), sent_mask (B, S)."""
@@ -91,8 +103,9 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int) -> tuple[torch
     if "recon" in out:
         terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"])
         if "scores" in out:  # the jointly trained student learns from this very step's ranking
-            terms["distill"] = distillation_loss(out["scores"], out["candidates"], out["recon"].detach(),
-                                                 out["candidate_valid"], sm)
+            distill = hard_distillation_loss if departure(cfg, "hard_distillation") else distillation_loss
+            terms["distill"] = distill(out["scores"], out["candidates"], out["recon"].detach(),
+                                       out["candidate_valid"], sm)
     w = cfg["loss_weights"]
     total = sum(w.get(k, 1.0) * v for k, v in terms.items())
     return total, terms

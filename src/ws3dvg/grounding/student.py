@@ -18,7 +18,7 @@ from ..training import (Checkpoint, StepRunner, autocast, make_loader, make_opti
                         step_mode, to_device)
 from .data import GroundingSet, collate, grounding_set
 from .evaluation import target_boxes
-from .losses import distillation_loss, full_supervision_loss, language_loss
+from .losses import distillation_loss, hard_distillation_loss, full_supervision_loss, language_loss
 from .teacher import read_knowledge, word_embeddings
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,9 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
             out = model(batch, dropped)
         sm = batch["sent_mask"]
         if cfg["supervision"] == "weak":
-            loss = distillation_loss(out["scores"], batch["k_candidates"], batch["k_recon_loss"],
-                                     batch["k_valid"] & sm[..., None], sm)
+            distill = hard_distillation_loss if cfg.get("hard_distillation") else distillation_loss
+            loss = distill(out["scores"], batch["k_candidates"], batch["k_recon_loss"],
+                           batch["k_valid"] & sm[..., None], sm)
         else:
             loss = full_supervision_loss(out["scores"], batch["k_target"], sm)
         lang = language_loss(out["class_logits"], batch["class18"], sm)
