@@ -5,9 +5,7 @@ from pathlib import Path
 import torch
 
 from ws3dvg.config import load_params, resolve_device, setup_logging
-from ws3dvg.grounding.student import train_student
-from ws3dvg.grounding.data import proposal_inputs
-from ws3dvg.models.grounding import departure, relation_kind
+from ws3dvg.grounding.student import student_config, train_student
 from ws3dvg.training import load_weights, save_weights
 
 
@@ -19,14 +17,12 @@ def main(models: str = "models/student", live_dir: str = "metrics/distill_train"
     paths = {"masked": "data/language/masked.h5", "language_dir": "data/language", "knowledge": "data/teacher/knowledge.h5",
              "proposals_train": "data/proposals/train.h5", "preprocessed": data["preprocessed"]}
     teacher = load_weights("models/teacher/teacher.pt")
-    relation = relation_kind(teacher["config"])  # the student shares the teacher's relation encoder design
     Path(f"{models}_full").mkdir(parents=True, exist_ok=True)  # declared output, empty when not trained
     runs = [(cfg["supervision"], models, live_dir)]
     if cfg["reference_full"] and cfg["supervision"] != "full":
         runs.append(("full", f"{models}_full", f"{live_dir}_full"))
     for supervision, out_dir, live in runs:
-        run_cfg = dict(cfg, supervision=supervision, relation=relation, **proposal_inputs(teacher["config"]),
-                       hard_distillation=departure(teacher["config"], "hard_distillation"))
+        run_cfg = student_config(cfg, supervision, teacher["config"])
         torch.manual_seed(params["base"]["seed"])
         model = train_student(run_cfg, paths, device, params["base"]["seed"], out_dir, live, teacher["model"],
                               params["runtime"]["loader_workers"], params["runtime"]["step"], teacher.get("history"))

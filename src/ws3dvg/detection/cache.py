@@ -44,11 +44,15 @@ def detector_proposals(out: dict, sample: dict) -> dict[str, np.ndarray]:
             "class_logits": out["sem_logits"].numpy(), "features": out["features"].numpy(), "seed_index": sample["point_index"][out["seed_index"]].numpy()}
 
 
+def inside_boxes(xyz: torch.Tensor, center: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+    """(M, N) whether each of N points (N, 3) lies in each of M axis-aligned boxes (centre, size (M, 3))."""
+    return ((xyz[None] - center[:, None]).abs() <= size[:, None] / 2).all(-1)
+
+
 def mean_colour_in_boxes(points: np.ndarray, center: np.ndarray, size: np.ndarray) -> np.ndarray:
     """(M, 3) mean colour (0..1) of the points (N, 9: xyz, rgb, normal) inside each axis-aligned box."""
-    xyz, rgb = torch.from_numpy(points[:, :3]), torch.from_numpy(points[:, 3:6] / 255.0)
-    inside = ((xyz[None] - torch.from_numpy(center)[:, None]).abs() <= torch.from_numpy(size)[:, None] / 2).all(-1)
-    w = inside.to(rgb.dtype)
+    rgb = torch.from_numpy(points[:, 3:6] / 255.0)
+    w = inside_boxes(torch.from_numpy(points[:, :3]), torch.from_numpy(center), torch.from_numpy(size)).to(rgb.dtype)
     return (w @ rgb / w.sum(1, keepdim=True).clamp_min(1)).float().numpy()
 
 
@@ -59,7 +63,7 @@ def gt_proposals(out: dict, sample: dict, gt_instance: np.ndarray) -> dict[str, 
     center, size = sample["gt_center"][m], sample["gt_size"][m]
     seeds = out["seed_xyz"]                       # (S, 3)
     feats = out["seed_features"].T               # (S, D)
-    inside = ((seeds[None] - center[:, None]).abs() <= size[:, None] / 2).all(-1)  # (M, S)
+    inside = inside_boxes(seeds, center, size)    # (M, S)
     pooled = torch.where(inside[..., None], feats[None], torch.finfo(feats.dtype).min).max(1).values
     nearest = (seeds[None] - center[:, None]).norm(dim=-1).argmin(1)
     pooled = torch.where(inside.any(1, keepdim=True), pooled, feats[nearest])
@@ -67,7 +71,7 @@ def gt_proposals(out: dict, sample: dict, gt_instance: np.ndarray) -> dict[str, 
     # class scores from the detector, never the GT label (ReferIt3D gives boxes, not classes):
     # the mean class distribution of detected proposals centred inside the box, else the nearest one's
     _, cls = proposal_scores(out)
-    in_box = ((out["center"][None] - center[:, None]).abs() <= size[:, None] / 2).all(-1).float()  # (M, P)
+    in_box = inside_boxes(out["center"], center, size).float()  # (M, P)
     mean_cls = in_box @ cls / in_box.sum(1, keepdim=True).clamp_min(1)
     nearest_prop = (out["center"][None] - center[:, None]).norm(dim=-1).argmin(1)
     class_scores = torch.where(in_box.sum(1, keepdim=True) > 0, mean_cls, cls[nearest_prop])

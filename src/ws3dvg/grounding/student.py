@@ -10,15 +10,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..models.grounding import Student, draw_word_dropout
+from ..models.grounding import Student, departure, draw_word_dropout, relation_kind
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from ..tracking import Curves
 from ..training import (Checkpoint, StepRunner, autocast, make_loader, make_optimizer, seed_everything,
                         step_mode, to_device)
-from .data import GroundingSet, collate, grounding_set
+from .data import GroundingSet, collate, grounding_set, proposal_inputs
 from .evaluation import target_boxes
-from .losses import distillation_loss, hard_distillation_loss, full_supervision_loss, language_loss
+from .losses import distillation_loss, full_supervision_loss, hard_distillation_loss, language_loss
 from .teacher import read_knowledge, word_embeddings
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,13 @@ def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
         best = iou.argmax(1)
         out[rows] = np.where(iou[np.arange(len(rows)), best] >= 0.25, best, -1)
     return out
+
+
+def student_config(distill_cfg: dict, supervision: str, teacher_cfg: dict) -> dict:
+    """The config a student trains and is saved with: the distill section, its supervision, and what it takes
+    from its teacher (relation encoder design, proposal inputs, how the ranking is distilled)."""
+    return dict(distill_cfg, supervision=supervision, relation=relation_kind(teacher_cfg),
+                **proposal_inputs(teacher_cfg), hard_distillation=departure(teacher_cfg, "hard_distillation"))
 
 
 def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
