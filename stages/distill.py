@@ -25,7 +25,8 @@ def main(models: str = "models/student", live_dir: str = "metrics/distill_train"
         run_cfg = student_config(cfg, supervision, teacher["config"])
         torch.manual_seed(params["base"]["seed"])
         model = train_student(run_cfg, paths, device, params["base"]["seed"], out_dir, live, teacher["model"],
-                              params["runtime"]["loader_workers"], params["runtime"]["step"], teacher.get("history"))
+                              params["runtime"]["loader_workers"], params["runtime"]["step"], teacher.get("history"),
+                              params["runtime"]["checkpoint_every_s"])
         save_weights(Path(out_dir) / "student.pt", model, run_cfg)
         log.info("%s student written to %s", supervision, out_dir)
 

@@ -26,7 +26,7 @@ def main(out_dir: str = "models/detector", metrics: str = "metrics/detector.json
         result = evaluate_detector(model, scene_set(cfg, data["preprocessed"], splits["val"], False, 0, mv), cfg, device)
     else:
         out = train_detector(cfg, data["preprocessed"], splits, out_dir, live_dir, device, params["base"]["seed"], mv,
-                             params["runtime"]["loader_workers"])
+                             params["runtime"]["loader_workers"], params["runtime"]["checkpoint_every_s"])
         model, result = out["model"], out["metrics"]
     save_detector(Path(out_dir) / "detector.pt", model, cfg)
     write_json(metrics, {k: v for k, v in result.items()})

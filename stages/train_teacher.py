@@ -21,7 +21,8 @@ def main(models: str = "models/teacher", knowledge: str = "data/teacher/knowledg
              "proposals_train": "data/proposals/train.h5", "proposals_val": "data/proposals/val.h5",
              "preprocessed": data["preprocessed"]}
     trained = train_teacher(cfg, paths, device, params["base"]["seed"], models, live_dir,
-                            params["runtime"]["loader_workers"], params["runtime"]["step"])
+                            params["runtime"]["loader_workers"], params["runtime"]["step"],
+                            params["runtime"]["checkpoint_every_s"])
     model = trained["model"]
     save_teacher(str(Path(models) / "teacher.pt"), model, cfg, trained["history"])
     know, report = {}, {}

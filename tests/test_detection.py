@@ -383,3 +383,16 @@ def test_multiview_channels_are_gathered_in_place(tiny_h5, tmp_path):
         h5[scenes[1]] = np.zeros((5, 128), np.float16)
     with pytest.raises(DataError, match="multiview features of shape"):
         SceneSet(tiny_h5, scenes, 256, names, str(mv))
+
+
+def test_epoch_keys_give_that_epochs_augmentation(tiny_h5):
+    """An EpochLoader asks for (epoch, index): the same sample as set_epoch(epoch) then [index]."""
+    from ws3dvg.detection.data import SceneSet
+
+    ds = SceneSet(tiny_h5, ["scene0000_00", "scene0001_00"], 256, ["height", "color"], augment=True, seed=5)
+    keyed = ds[(3, 1)]
+    ds.set_epoch(3)
+    plain = ds[1]
+    for k in ("xyz", "features", "point_index", "gt_center", "gt_size"):
+        assert torch.equal(keyed[k], plain[k]), k
+    assert not torch.equal(ds[(4, 1)]["xyz"], plain["xyz"])  # another epoch, another augmentation

@@ -302,3 +302,19 @@ def test_jointly_trained_head_is_the_weak_student(tiny_grounding, tmp_path):
         assert torch.equal(v, state[k]), k  # language, relation and match head: the teacher's, untouched
     curve = (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv")
     assert curve.exists() or (tmp_path / "live" / "metrics.json").exists()
+
+
+def test_epoch_keys_give_that_epochs_grouping(tiny_grounding):
+    """An EpochLoader asks for (epoch, index), in worker processes too: the item that set_epoch(epoch) then
+    [index] gives, and the sentence grouping differs between epochs."""
+    from ws3dvg.grounding.data import GroundingSet
+
+    paths = tiny_grounding
+    ds = GroundingSet(paths["masked"], "train", paths["proposals_train"], 2, shuffle_seed=7)
+    ref = GroundingSet(paths["masked"], "train", paths["proposals_train"], 2, shuffle_seed=7)
+    groups = {}
+    for epoch in (0, 1, 2):
+        ref.set_epoch(epoch)
+        groups[epoch] = [tuple(ds[(epoch, i)]["sentence_index"]) for i in range(len(ds))]
+        assert groups[epoch] == [tuple(ref[i]["sentence_index"]) for i in range(len(ref))]
+    assert groups[0] != groups[1] or groups[1] != groups[2]

@@ -1,10 +1,12 @@
-"""Checkpoints resume only the run they belong to: same params and the same input files."""
+"""Checkpoints resume only the run they belong to: same params and the same input files. One loader over all
+epochs gives the batches that a loader per epoch gives."""
 
 import os
 
+import pytest
 import torch
 
-from ws3dvg.training import Checkpoint, input_fingerprint
+from ws3dvg.training import Checkpoint, EpochBatchSampler, EpochLoader, epoch_key, input_fingerprint, make_loader
 
 
 def _model_and_opt():
@@ -37,3 +39,55 @@ def test_fingerprint_sees_files_inside_folders_and_missing_inputs(tmp_path):
     os.utime(folder / "knowledge.h5", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert input_fingerprint([folder]) != before
     assert input_fingerprint([tmp_path / "absent.h5"]) != input_fingerprint([])
+
+
+class _Keys(torch.utils.data.Dataset):
+    """Returns the key it is asked for: what a loader would feed a real dataset."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, key):
+        return epoch_key(key, -1)
+
+
+@pytest.mark.parametrize("n,batch,drop_last", [(7, 2, True), (8, 4, False), (13, 3, False), (3, 4, True)])
+def test_epoch_batches_are_those_of_a_loader_per_epoch(n, batch, drop_last):
+    seed = 3407
+    sampler = EpochBatchSampler(n, batch, seed, range(2, 6), drop_last=drop_last)
+    got = list(sampler)
+    want = []
+    for epoch in range(2, 6):  # what the training loops did before: a shuffled loader seeded seed + epoch
+        loader = make_loader(range(n), batch, True, seed + epoch, list, drop_last=drop_last)
+        want += [[(epoch, i) for i in b] for b in loader]
+    assert got == want and len(sampler) == len(want)
+    assert sampler.steps_per_epoch == len(want) // 4
+
+
+def test_epoch_loader_yields_epoch_by_epoch_with_workers_too():
+    ds = _Keys(10)
+    runs = []
+    for workers in (0, 2):
+        loader = EpochLoader(ds, 3, 0, range(1, 4), list, workers)
+        assert loader.steps == 4
+        runs.append([b for e in range(1, 4) for b in loader.epoch(e)])
+        assert all(k[0] == e for e, b in zip([1] * 4 + [2] * 4 + [3] * 4, runs[-1]) for k in b)
+    assert runs[0] == runs[1]
+    loader = EpochLoader(ds, 3, 0, range(1, 4), list)
+    with pytest.raises(RuntimeError, match="epoch 2"):
+        next(loader.epoch(2))  # epochs come in order: a skipped epoch would silently shift every batch
+
+
+def test_checkpoint_every_s_skips_all_but_the_final_epoch_in_between(tmp_path):
+    model, opt = _model_and_opt()
+    ckpt = Checkpoint(tmp_path / "run", {"lr": 1}, [], every_s=3600)
+    ckpt.save(0, model, opt)
+    assert not ckpt.path.exists()  # less than an hour since the run started
+    ckpt.save(1, model, opt, final=True)
+    assert torch.load(ckpt.path, weights_only=False)["epoch"] == 1
+    every = Checkpoint(tmp_path / "every", {"lr": 1}, [])
+    every.save(0, model, opt)
+    assert every.path.exists()  # 0: after every epoch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,70 @@ def make_loader(dataset, batch_size: int, shuffle: bool, seed: int, collate_fn, 
         drop_last=drop_last, prefetch_factor=4 if workers > 0 else None)
 
 
+class EpochBatchSampler(torch.utils.data.Sampler):
+    """The batches of epochs `epochs` (a range) as lists of (epoch, index) keys, for one DataLoader that spans them.
+
+    Each epoch's order is the one a fresh `make_loader(..., shuffle=True, seed=seed + epoch)` draws: DataLoader
+    first takes its workers' base seed from the generator, then RandomSampler a permutation from the same one. So
+    the persistent loader trains on the batches that a loader built per epoch gives (tests/test_training.py pins
+    this), a resumed run sees the batches an uninterrupted one sees, and the workers are started once instead of
+    once per epoch and keep prefetching across epoch boundaries. The dataset reads the epoch from the key."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epochs: range, shuffle: bool = True,
+                 drop_last: bool = False):
+        self.n, self.batch_size, self.seed, self.epochs = n, batch_size, seed, epochs
+        self.shuffle, self.drop_last = shuffle, drop_last
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def order(self, epoch: int) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator().manual_seed(self.seed + epoch)
+        torch.empty((), dtype=torch.int64).random_(generator=g)  # DataLoader's draw of its workers' base seed
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self):
+        for epoch in self.epochs:
+            order = self.order(epoch)
+            for b in range(self.steps_per_epoch):
+                yield [(epoch, i) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
+
+    def __len__(self) -> int:
+        return len(self.epochs) * self.steps_per_epoch
+
+
+class EpochLoader:
+    """One DataLoader over the training epochs `start..stop-1`; `epoch(e)` yields epoch e's batches, in turn.
+
+    `dataset[(epoch, i)]` must give item i as that epoch sees it (its augmentation or regrouping)."""
+
+    def __init__(self, dataset, batch_size: int, seed: int, epochs: range, collate_fn, workers: int = 0,
+                 device: torch.device | None = None, drop_last: bool = False, shuffle: bool = True):
+        self.sampler = EpochBatchSampler(len(dataset), batch_size, seed, epochs, shuffle, drop_last)
+        self.steps = self.sampler.steps_per_epoch
+        self.next_epoch = epochs.start
+        self._loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=self.sampler, collate_fn=collate_fn, num_workers=workers,
+            generator=torch.Generator().manual_seed(seed),  # worker seeds from here, not from the global stream
+            pin_memory=device is not None and device.type == "cuda", prefetch_factor=4 if workers > 0 else None)
+        self._it = iter(self._loader) if len(epochs) else None
+
+    def epoch(self, epoch: int):
+        if epoch != self.next_epoch:
+            raise RuntimeError(f"epoch {epoch} asked for, the loader is at epoch {self.next_epoch}")
+        self.next_epoch += 1
+        for _ in range(self.steps):
+            yield next(self._it)
+
+
+def epoch_key(key, current_epoch: int) -> tuple[int, int]:
+    """A dataset key -> (epoch, index): EpochLoader passes (epoch, index), other loaders the bare index."""
+    return (int(key[0]), int(key[1])) if isinstance(key, tuple) else (current_epoch, int(key))
+
+
 def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
@@ -65,11 +130,16 @@ class Checkpoint:
     because its data changed, training must start afresh, not pick up the finished old run).
     """
 
-    def __init__(self, directory: str | Path, config: dict | None = None, inputs=()):
+    def __init__(self, directory: str | Path, config: dict | None = None, inputs=(), every_s: float = 0.0):
         self.path = Path(directory) / "last.pt"
         self.config = {**(config or {}), "inputs": input_fingerprint(inputs)}
+        self.every_s, self.last_write = every_s, time.monotonic()
 
-    def save(self, epoch: int, model, optimizer, scheduler=None, extra: dict | None = None) -> None:
+    def save(self, epoch: int, model, optimizer, scheduler=None, extra: dict | None = None, final: bool = False) -> None:
+        """Write the state after `epoch`; with `every_s`, only when that long has passed since the last write, or
+        when `final` (a resume then repeats at most `every_s` seconds of work; the detector's state is 170 MB)."""
+        if not final and time.monotonic() - self.last_write < self.every_s:
+            return
         state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict() if scheduler is not None else None,
                  "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(), "python_rng": random.getstate(),
@@ -78,6 +148,7 @@ class Checkpoint:
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         with atomic_file(self.path) as tmp:
             torch.save(state, tmp)
+        self.last_write = time.monotonic()
 
     def load(self, model, optimizer, scheduler=None, device="cpu") -> tuple[int, dict]:
         """-> (next epoch, extra); (0, {}) when there is no checkpoint."""

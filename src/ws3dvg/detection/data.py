@@ -15,6 +15,7 @@ import torch
 from ..errors import DataError
 from ..geometry import box_corners
 from ..preprocess import read_scene
+from ..training import epoch_key
 
 FEATURE_DIMS = {"height": 1, "color": 3, "normal": 3, "multiview": 128}
 
@@ -88,9 +89,10 @@ class SceneSet(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.scenes)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key) -> dict:
+        epoch, i = epoch_key(key, self.epoch)  # (epoch, index) from an EpochLoader, else the index
         d = self.data[i]
-        rng = np.random.default_rng([self.seed, self.epoch if self.augment else 0, i])
+        rng = np.random.default_rng([self.seed, epoch if self.augment else 0, i])
         n = len(d["points"])
         choice = rng.choice(n, self.num_points, replace=n < self.num_points)
         pts = d["points"][choice]

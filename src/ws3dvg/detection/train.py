@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..training import Checkpoint, autocast, make_loader, save_weights, seed_everything, to_device
+from ..training import Checkpoint, EpochLoader, autocast, make_loader, save_weights, seed_everything, to_device
 from ..tracking import Curves
 from .data import SceneSet, class_mean_sizes, collate, feature_dim, read_mean_sizes
 from .loss import detection_loss
@@ -30,7 +30,8 @@ def mean_sizes(cfg: dict, h5: str, train_scenes: list[str]) -> np.ndarray:
 
 
 def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str, device: torch.device, seed: int,
-                   multiview_h5: str | None = None, loader_workers: int = 0) -> dict:
+                   multiview_h5: str | None = None, loader_workers: int = 0, checkpoint_every_s: float = 0.0) -> dict:
+    t_setup = time.perf_counter()
     seed_everything(seed)
     train_set = scene_set(cfg, h5, splits["train"], True, seed, multiview_h5)
     val_set = scene_set(cfg, h5, splits["val"], False, seed, multiview_h5)
@@ -45,21 +46,23 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     steps_per_epoch = max(1, len(train_set) // cfg["batch_size"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lrs, total_steps=cfg["epochs"] * steps_per_epoch,
                                                 pct_start=0.1)
-    ckpt = Checkpoint(out_dir, {"detector": cfg, "seed": seed, "splits": splits}, [h5, multiview_h5])
+    ckpt = Checkpoint(out_dir, {"detector": cfg, "seed": seed, "splits": splits}, [h5, multiview_h5],
+                      checkpoint_every_s)
     start, _ = ckpt.load(model, opt, sched, device)
     if start:
         log.info("resuming from %s at epoch %d", ckpt.path, start)
     curves = Curves(live_dir, resume=start > 0)
+    # one loader for every epoch left, shuffled by (seed, epoch) as a loader per epoch would be
+    loader = EpochLoader(train_set, cfg["batch_size"], seed, range(start, cfg["epochs"]), collate, loader_workers,
+                         device, drop_last=True)
+    times = {"setup": time.perf_counter() - t_setup, "train": 0.0, "evaluate": 0.0, "checkpoint": 0.0}
     metrics = None
     for epoch in range(start, cfg["epochs"]):
-        train_set.set_epoch(epoch)
-        # a loader per epoch, shuffled by (seed, epoch): a resumed run sees the batches an uninterrupted one sees
-        loader = make_loader(train_set, cfg["batch_size"], True, seed + epoch, collate, loader_workers, device,
-                             drop_last=True)
         model.train()
         sums: dict[str, torch.Tensor] = {}
         t0 = time.perf_counter()
-        for batch in tqdm(loader, desc=f"detector epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
+        for batch in tqdm(loader.epoch(epoch), total=loader.steps, desc=f"detector epoch {epoch + 1}/{cfg['epochs']}",
+                          leave=False, unit="batch"):
             batch = to_device(batch, device)
             batch["features"] = train_set.input_features(batch)
             with autocast(device, cfg["amp"]):
@@ -72,20 +75,28 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
             opt.step()
             sched.step()
             for k, v in terms.items():  # summed on the device: no host sync inside the epoch
-                sums[k] = sums.get(k, 0.0) + v / len(loader)
+                sums[k] = sums.get(k, 0.0) + v / loader.steps
         sums = {k: float(v) for k, v in sums.items()}
+        t1 = time.perf_counter()
+        times["train"] += t1 - t0
         row = {f"train/{k}": v for k, v in sums.items()}
-        log.debug("detector epoch %d took %.1f s", epoch + 1, time.perf_counter() - t0)  # times stay out of metrics
         if (epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]:
             m = metrics = evaluate_detector(model, val_set, cfg, device)
             row.update({"val/mAP@0.25": m["mAP@0.25"], "val/mAP@0.5": m["mAP@0.5"]})
             log.info("epoch %d: loss terms %s, val mAP@0.25 %.3f mAP@0.5 %.3f", epoch + 1,
                      {k: round(v, 3) for k, v in sums.items()}, m["mAP@0.25"], m["mAP@0.5"])
+        t2 = time.perf_counter()
+        times["evaluate"] += t2 - t1
         curves.log(row, epoch)
-        ckpt.save(epoch, model, opt, sched)
+        ckpt.save(epoch, model, opt, sched, final=epoch + 1 == cfg["epochs"])
+        times["checkpoint"] += time.perf_counter() - t2
     if metrics is None:  # the last epoch evaluated already unless the run resumed past it
         metrics = evaluate_detector(model, val_set, cfg, device)
     curves.close()
+    steps = (cfg["epochs"] - start) * loader.steps
+    # where the stage's time went (log only: times are not results and stay out of metrics)
+    log.info("detector times: %s; %.1f ms per training step (data wait included)",
+             {k: f"{v:.1f} s" for k, v in times.items()}, 1e3 * times["train"] / max(steps, 1))
     return {"model": model, "metrics": metrics}
 
 

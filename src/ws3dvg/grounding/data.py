@@ -16,6 +16,7 @@ import torch
 
 from ..errors import DataError, ParamsError
 from ..text.masking import read_masked
+from ..training import epoch_key
 
 PROPOSAL_FIELDS = ("center", "size", "corners", "objectness", "class_scores", "class_logits", "features", "seed_index",
                    "multiview", "box_colour")
@@ -107,17 +108,24 @@ class GroundingSet(torch.utils.data.Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Regroup each scene's sentences into chunks of lang_num_max (reshuffled per epoch in training)."""
-        self.items = []
+        self.epoch, self.items = epoch, self._group(epoch)
+
+    def _group(self, epoch: int) -> list:
+        items = []
         rng = np.random.default_rng([self.shuffle_seed, epoch]) if self.shuffle_seed is not None else None
         for s, idx in self.by_scene.items():
             idx = rng.permutation(idx) if rng is not None else idx
             for start in range(0, len(idx), self.lang_num_max):
-                self.items.append((s, idx[start:start + self.lang_num_max]))
+                items.append((s, idx[start:start + self.lang_num_max]))
+        return items
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items)  # the same for every epoch: each scene makes ceil(sentences / lang_num_max) items
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key) -> dict:
+        epoch, i = epoch_key(key, self.epoch)  # (epoch, index) from an EpochLoader, else the index
+        if epoch != self.epoch:  # in a loader's worker too: each process regroups once per epoch
+            self.set_epoch(epoch)
         scene, idx = self.items[i]
         item = {"scene": scene, "sentence_index": idx, **self.proposals[scene]}
         for k in ("ids", "mask", "length", "class18") + (("object_id",) if self.with_targets else ()):

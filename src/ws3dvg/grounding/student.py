@@ -14,7 +14,7 @@ from ..models.grounding import Student, departure, draw_word_dropout, relation_k
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from ..tracking import Curves
-from ..training import (Checkpoint, StepRunner, autocast, make_loader, make_optimizer, seed_everything,
+from ..training import (Checkpoint, EpochLoader, StepRunner, autocast, make_loader, make_optimizer, seed_everything,
                         step_mode, to_device)
 from .data import GroundingSet, collate, grounding_set, proposal_inputs
 from .evaluation import target_boxes
@@ -72,7 +72,7 @@ def student_config(distill_cfg: dict, supervision: str, teacher_cfg: dict) -> di
 
 def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
                   teacher_state: dict | None, loader_workers: int = 0, step: str = "auto",
-                  teacher_history: list[dict] | None = None) -> Student:
+                  teacher_history: list[dict] | None = None, checkpoint_every_s: float = 0.0) -> Student:
     """Weak: from the teacher's cached ranking (or, where the teacher trained the head jointly as the authors do,
     that head as it is); full: toward the true target (the upper-bound reference). `cfg` is the distill section
     plus what the student shares with its teacher (relation, use_multiview, box_colour)."""
@@ -98,7 +98,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     sizes = ds.static_sizes() if mode == "graph" else {"sentences": cfg["lang_num_max"]}
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], device,
                          mode)
-    ckpt = Checkpoint(out_dir, {"distill": cfg, "seed": seed}, paths.values())
+    ckpt = Checkpoint(out_dir, {"distill": cfg, "seed": seed}, paths.values(), checkpoint_every_s)
     start, _ = ckpt.load(model, opt, None, device)
     curves = Curves(live_dir, resume=start > 0)
     runner = StepRunner(model, opt, mode)
@@ -119,23 +119,24 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         lang = language_loss(out["class_logits"], batch["class18"], sm)
         return loss + cfg["lang_cls_weight"] * lang, {"loss": loss, "lang_cls": lang}
 
+    # one loader for every epoch left (workers started once), shuffled by (seed, epoch) as a loader per epoch would be
+    loader = EpochLoader(ds, cfg["batch_size"], seed, range(start, cfg["epochs"]), partial(collate, sizes=sizes),
+                         loader_workers, device)
     for epoch in range(start, cfg["epochs"]):
-        ds.set_epoch(epoch)
-        loader = make_loader(ds, cfg["batch_size"], True, seed + epoch, partial(collate, sizes=sizes), loader_workers,
-                             device)
         model.train()
         sums: dict = {}
         t0 = time.perf_counter()
-        for batch in tqdm(loader, desc=f"distill epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
+        for batch in tqdm(loader.epoch(epoch), total=loader.steps, desc=f"distill epoch {epoch + 1}/{cfg['epochs']}",
+                          leave=False, unit="batch"):
             idx = batch["sentence_index"].clamp_min(0)
             batch.update({f"k_{k}": v[idx] for k, v in table.items()})  # the teacher's knowledge of these sentences
             terms = runner(to_device(batch, device), "step", loss_fn)
             for k, v in terms.items():  # one host sync per epoch
                 sums[k] = sums.get(k, 0.0) + v.float()
-        curves.log({f"train/{k}": float(v) / len(loader) for k, v in sums.items()}, epoch)
+        curves.log({f"train/{k}": float(v) / loader.steps for k, v in sums.items()}, epoch)
         log.info("distill (%s) epoch %d: %.1f s (%s steps)", cfg["supervision"], epoch + 1, time.perf_counter() - t0,
                  mode)
-        ckpt.save(epoch, model, opt)
+        ckpt.save(epoch, model, opt, final=epoch + 1 == cfg["epochs"])
     curves.close()
     return model
 

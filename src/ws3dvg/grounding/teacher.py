@@ -25,7 +25,7 @@ from ..models.grounding import Teacher, draw_random_mask
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from ..tracking import Curves
-from ..training import (Checkpoint, StepRunner, autocast, make_loader, make_optimizer, save_weights,
+from ..training import (Checkpoint, EpochLoader, StepRunner, autocast, make_loader, make_optimizer, save_weights,
                         seed_everything, step_mode, to_device)
 from .data import GroundingSet, collate, grounding_set
 from .losses import teacher_losses
@@ -118,7 +118,7 @@ def accuracy_report(knowledge: dict, targets: np.ndarray) -> dict[str, float]:
 
 
 def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str, loader_workers: int = 0,
-                  step: str = "auto") -> dict:
+                  step: str = "auto", checkpoint_every_s: float = 0.0) -> dict:
     seed_everything(seed)
     mode = step_mode(step, device)
     train_set = grounding_set(paths, "train", cfg, shuffle_seed=seed)
@@ -127,7 +127,7 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     model = build_teacher(cfg, paths["language_dir"], train_set.feature_dim, seed, cfg["use_multiview"]).to(device)
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], device,
                          mode)
-    ckpt = Checkpoint(out_dir, {"teacher": cfg, "seed": seed}, paths.values())
+    ckpt = Checkpoint(out_dir, {"teacher": cfg, "seed": seed}, paths.values(), checkpoint_every_s)
     start, extra = ckpt.load(model, opt, None, device)
     if start:
         log.info("resuming teacher from %s at epoch %d", ckpt.path, start)
@@ -143,20 +143,21 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
             return teacher_losses(out, batch, cfg, 0 if all_candidates else cfg["all_candidates_epochs"])
         return fn
 
+    # one loader for every epoch left (workers started once), shuffled by (seed, epoch) as a loader per epoch would be
+    loader = EpochLoader(train_set, cfg["batch_size"], seed, range(start, cfg["epochs"]), partial(collate, sizes=sizes),
+                         loader_workers, device)
     for epoch in range(start, cfg["epochs"]):
-        train_set.set_epoch(epoch)
-        loader = make_loader(train_set, cfg["batch_size"], True, seed + epoch, partial(collate, sizes=sizes),
-                             loader_workers, device)
         model.train()
         key = epoch < cfg["all_candidates_epochs"]
         fn = loss_fn(key)
         sums: dict = {}
         t0 = time.perf_counter()
-        for batch in tqdm(loader, desc=f"teacher epoch {epoch + 1}/{cfg['epochs']}", leave=False, unit="batch"):
+        for batch in tqdm(loader.epoch(epoch), total=loader.steps, desc=f"teacher epoch {epoch + 1}/{cfg['epochs']}",
+                          leave=False, unit="batch"):
             terms = runner(to_device(batch, device), key, fn)
             for k, v in terms.items():  # device tensors: one host sync per epoch, not per step
                 sums[k] = sums.get(k, 0.0) + v.float()
-        row = {f"train/{k}": float(v) / len(loader) for k, v in sums.items()}
+        row = {f"train/{k}": float(v) / loader.steps for k, v in sums.items()}
         log.info("teacher epoch %d: %.1f s (%s steps)", epoch + 1, time.perf_counter() - t0, mode)
         if cfg["eval_every"] and ((epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]):
             for split, (ds, targets) in reports.items():
@@ -165,7 +166,7 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
             log.info("epoch %d: %s", epoch + 1, {k: round(v, 3) for k, v in row.items()})
         curves.log(row, epoch)
         history.append({k: v for k, v in row.items() if k.startswith("train/")})
-        ckpt.save(epoch, model, opt, extra={"history": history})
+        ckpt.save(epoch, model, opt, extra={"history": history}, final=epoch + 1 == cfg["epochs"])
     curves.close()
     return {"model": model, "history": history}
 
