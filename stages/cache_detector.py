@@ -27,9 +27,10 @@ def main(weights: str = "models/detector/detector.pt", out_dir: str = "data/prop
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for split, scenes in read_splits(data["preprocessed"]).items():
         # the oracle reads only the scenes' points and boxes
-        ds = scene_set(cfg, data["preprocessed"], scenes, False, 0, mv) if model is not None else \
+        workers = params["runtime"]["workers"]
+        ds = scene_set(cfg, data["preprocessed"], scenes, False, 0, mv, workers) if model is not None else \
             scene_set(dict(cfg, input_features=[]), data["preprocessed"], scenes, False, 0, None)
-        stats = write_cache(model, ds, cfg, mode, str(Path(out_dir) / f"{split}.h5"), device, mv_out)
+        stats = write_cache(model, ds, cfg, mode, str(Path(out_dir) / f"{split}.h5"), device, mv_out, workers)
         log.info("%s: %s", split, stats)
 
 

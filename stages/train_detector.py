@@ -23,10 +23,12 @@ def main(out_dir: str = "models/detector", metrics: str = "metrics/detector.json
         sizes = mean_sizes(cfg, data["preprocessed"], splits["train"])
         model = build_detector(cfg, feature_dim(cfg["input_features"]), sizes).to(device)
         load_pretrained(model, cfg["pretrained"], cfg["model"])
-        result = evaluate_detector(model, scene_set(cfg, data["preprocessed"], splits["val"], False, 0, mv), cfg, device)
+        val_set = scene_set(cfg, data["preprocessed"], splits["val"], False, 0, mv, params["runtime"]["workers"])
+        result = evaluate_detector(model, val_set, cfg, device)
     else:
         out = train_detector(cfg, data["preprocessed"], splits, out_dir, live_dir, device, params["base"]["seed"], mv,
-                             params["runtime"]["loader_workers"], params["runtime"]["checkpoint_every_s"])
+                             params["runtime"]["loader_workers"], params["runtime"]["checkpoint_every_s"],
+                             params["runtime"]["workers"])
         model, result = out["model"], out["metrics"]
     save_detector(Path(out_dir) / "detector.pt", model, cfg)
     write_json(metrics, {k: v for k, v in result.items()})

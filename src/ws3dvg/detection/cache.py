@@ -30,6 +30,7 @@ import torch
 from ..atomic import atomic_file
 from ..errors import DataError
 from ..geometry import box_corners
+from ..tables import read_tables
 from .data import SceneSet
 from .train import proposal_scores, run_detector
 
@@ -102,44 +103,41 @@ def oracle_proposals(scene: dict) -> dict[str, np.ndarray]:
             "features": np.concatenate([onehot, colour, size, centre], 1), "seed_index": near, "gt_instance": inst}
 
 
-def _write_group(h5, scene: str, props: dict, multiview: h5py.File | None) -> None:
-    if multiview is not None:
-        if scene not in multiview:
-            raise DataError(multiview.filename, f"no multiview features for scene {scene!r}")
-        props["multiview"] = multiview[scene][()][props["seed_index"]].astype(np.float32)
+def _write_group(h5, scene: str, props: dict) -> None:
     g = h5.create_group(scene)
     for k in sorted(props):  # a fixed order: same inputs, same bytes
         g.create_dataset(k, data=props[k])
 
 
-def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, device, multiview_h5: str | None = None) -> dict:
+def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, device, multiview_h5: str | None = None,
+                read_workers: int = 1) -> dict:
     """Run the frozen detector over `dataset` (not in `oracle` mode) and write the split's cache atomically."""
     counts = []
-    mv = h5py.File(multiview_h5, "r") if multiview_h5 else None
-    try:
-        with atomic_file(path) as tmp, h5py.File(tmp, "w") as h5:
-            h5.attrs["mode"] = mode
+    if multiview_h5:  # every scene's per-point table at once, in the file's dtype (decompressed in parallel)
+        mv, mv_start = read_tables(multiview_h5, dataset.scenes, read_workers, None, "multiview features")
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs["mode"] = mode
+        if mode == "oracle":
+            items = ((s, None, None) for s in dataset.scenes)
+        else:
+            items = run_detector(model, dataset, cfg, device, f"cache {mode}")
+        for scene, sample, out in items:
+            i = dataset.scenes.index(scene)
+            d = dataset.data[i]
             if mode == "oracle":
-                items = ((s, None, None) for s in dataset.scenes)
+                props = oracle_proposals(d)
+            elif mode == "gt":
+                gt_instance = d["boxes"][d["box_class18"] >= 0][:, 7].astype(np.int64)
+                props = gt_proposals(out, sample, gt_instance)
             else:
-                items = run_detector(model, dataset, cfg, device, f"cache {mode}")
-            for scene, sample, out in items:
-                d = dataset.data[dataset.scenes.index(scene)]
-                if mode == "oracle":
-                    props = oracle_proposals(d)
-                elif mode == "gt":
-                    gt_instance = d["boxes"][d["box_class18"] >= 0][:, 7].astype(np.int64)
-                    props = gt_proposals(out, sample, gt_instance)
-                else:
-                    props = detector_proposals(out, sample)
-                if mode != "oracle":
-                    props["box_colour"] = mean_colour_in_boxes(d["points"], props["center"], props["size"])
-                _write_group(h5, scene, props, mv)
-                counts.append(len(props["center"]))
-                h5.attrs["feature_dim"] = props["features"].shape[1]
-    finally:
-        if mv is not None:
-            mv.close()
+                props = detector_proposals(out, sample)
+            if mode != "oracle":
+                props["box_colour"] = mean_colour_in_boxes(d["points"], props["center"], props["size"])
+            if multiview_h5:
+                props["multiview"] = mv[mv_start[i]:mv_start[i + 1]][props["seed_index"]].astype(np.float32)
+            _write_group(h5, scene, props)
+            counts.append(len(props["center"]))
+            h5.attrs["feature_dim"] = props["features"].shape[1]
     return {"scenes": len(counts), "proposals_per_scene": float(np.mean(counts)) if counts else 0.0}
 
 

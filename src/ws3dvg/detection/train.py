@@ -20,8 +20,9 @@ from ..models.detector import build_detector
 log = logging.getLogger(__name__)
 
 
-def scene_set(cfg: dict, h5: str, scenes: list[str], augment: bool, seed: int, multiview_h5: str | None) -> SceneSet:
-    return SceneSet(h5, scenes, cfg["num_points"], cfg["input_features"], multiview_h5, augment, seed)
+def scene_set(cfg: dict, h5: str, scenes: list[str], augment: bool, seed: int, multiview_h5: str | None,
+              read_workers: int = 1) -> SceneSet:
+    return SceneSet(h5, scenes, cfg["num_points"], cfg["input_features"], multiview_h5, augment, seed, read_workers)
 
 
 def mean_sizes(cfg: dict, h5: str, train_scenes: list[str]) -> np.ndarray:
@@ -30,11 +31,12 @@ def mean_sizes(cfg: dict, h5: str, train_scenes: list[str]) -> np.ndarray:
 
 
 def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str, device: torch.device, seed: int,
-                   multiview_h5: str | None = None, loader_workers: int = 0, checkpoint_every_s: float = 0.0) -> dict:
+                   multiview_h5: str | None = None, loader_workers: int = 0, checkpoint_every_s: float = 0.0,
+                   read_workers: int = 1) -> dict:
     t_setup = time.perf_counter()
     seed_everything(seed)
-    train_set = scene_set(cfg, h5, splits["train"], True, seed, multiview_h5)
-    val_set = scene_set(cfg, h5, splits["val"], False, seed, multiview_h5)
+    train_set = scene_set(cfg, h5, splits["train"], True, seed, multiview_h5, read_workers)
+    val_set = scene_set(cfg, h5, splits["val"], False, seed, multiview_h5, read_workers)
     model = build_detector(cfg, feature_dim(cfg["input_features"]), mean_sizes(cfg, h5, splits["train"])).to(device)
     # GroupFree-3D trains its transformer decoder (every parameter named *decoder*) at a tenth of the rate
     decoder = [p for n, p in model.named_parameters() if "decoder" in n]
