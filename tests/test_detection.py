@@ -128,12 +128,20 @@ def test_cache_layout(tiny_h5, tmp_path, mode):
     from ws3dvg.preprocess import read_scene
 
     cfg = dict(TINY_DETECTOR)
-    ds = SceneSet(tiny_h5, ["scene0000_00", "scene0002_00"], cfg["num_points"], cfg["input_features"])
+    scenes = ["scene0000_00", "scene0002_00"]
+    ds = SceneSet(tiny_h5, scenes, cfg["num_points"], cfg["input_features"])
     model = build_detector(cfg, feature_dim(cfg["input_features"])).eval()
-    stats = write_cache(model, ds, cfg, mode, str(tmp_path / "val.h5"), torch.device("cpu"))
+    # a float32 multiview file (ScanRefer's enet_feats are float32; ours float16), read by two processes
+    rng = np.random.default_rng(1)
+    tables = {s: rng.standard_normal((len(read_scene(tiny_h5, s)["points"]), 128)).astype(np.float32) for s in scenes}
+    with h5py.File(tmp_path / "mv.h5", "w") as h5:
+        for s, t in tables.items():
+            h5.create_dataset(s, data=t, compression="gzip")
+    stats = write_cache(model, ds, cfg, mode, str(tmp_path / "val.h5"), torch.device("cpu"), str(tmp_path / "mv.h5"), 2)
     assert stats["scenes"] == 2
     p = read_proposals(str(tmp_path / "val.h5"), "scene0002_00")
     scene = read_scene(tiny_h5, "scene0002_00")
+    np.testing.assert_array_equal(p["multiview"], tables["scene0002_00"][p["seed_index"]])  # each seed's own row
     n = (scene["box_class18"] >= 0).sum() if mode == "gt" else cfg["num_proposal"]
     shapes = {"center": (n, 3), "size": (n, 3), "heading": (n,), "corners": (n, 8, 3), "objectness": (n,),
               "class_scores": (n, 18), "features": (n, 288), "seed_index": (n,), "box_colour": (n, 3)}
