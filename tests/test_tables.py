@@ -38,3 +38,17 @@ def test_missing_scene_and_mixed_widths_name_the_file(tables, tmp_path):
         h5.create_dataset("wide", data=np.zeros((2, 6), np.float16))
     with pytest.raises(DataError, match="different widths"):
         read_tables(path, ["scene0000_00", "wide"], 2)
+
+
+@pytest.mark.parametrize("budget", [1, 40, 1 << 30])
+def test_windows_yield_every_scene_in_order_within_the_budget(tables, budget):
+    from ws3dvg.tables import iter_tables
+
+    path, arrays = tables
+    names = ["scene0004_00", "scene0001_00", "scene0000_00", "scene0002_00"]
+    got = list(iter_tables(path, names, 2, np.float32, budget_bytes=budget))  # 1 byte: one scene per window
+    assert [n for n, _ in got] == names
+    for n, rows in got:
+        assert rows.dtype == np.float32 and np.array_equal(rows, arrays[n])
+    with pytest.raises(DataError, match="no features for"):
+        iter_tables(path, names + ["absent"], 2)  # before any read, not at the missing scene

@@ -5,6 +5,7 @@ The multiview file holds 128 gzip-compressed float16 channels per point: for the
 2.7 GB, which one process decompresses at about 250 MB/s (h5py serialises every call, so threads do not help).
 Forked readers each take a share of the scenes and write their rows straight into one anonymous shared mapping,
 so nothing is copied back; the table is the same, byte for byte, whatever the number of processes.
+`iter_tables` reads a file scene window by scene window, for readers that go through the scenes once.
 """
 
 from __future__ import annotations
@@ -25,10 +26,7 @@ def read_tables(path: str | Path, names: list[str], workers: int = 1, dtype=None
     """-> (table, starts): the datasets `names` of `path` stacked along their first axis (in `dtype`, default the
     file's), and the row where each begins, with the total row count last (len(names) + 1 entries)."""
     with h5py.File(path, "r") as h5:
-        missing = [n for n in names if n not in h5]
-        if missing:
-            raise DataError(path, f"no {what} for {missing[:3]}" + (f" and {len(missing) - 3} more" if len(missing) > 3
-                                                                      else ""))
+        _check_names(h5, path, names, what)
         shapes = [h5[n].shape for n in names]
         dtype = np.dtype(dtype or (h5[names[0]].dtype if names else np.float32))
     row_shapes = {s[1:] for s in shapes}
@@ -56,6 +54,37 @@ def read_tables(path: str | Path, names: list[str], workers: int = 1, dtype=None
         raise DataError(path, f"{len(failed)} of {procs} reader processes failed (exit codes {failed}); "
                               f"see the traceback above")
     return table, starts
+
+
+def iter_tables(path: str | Path, names: list[str], workers: int = 1, dtype=None, what: str = "features",
+                budget_bytes: int = 1 << 30):
+    """An iterator of (name, rows) in the order of `names`, read by `read_tables` a window of scenes at a time (at
+    most `budget_bytes`, at least one scene): the whole of a large file (ScanRefer's float32 ENet features for all
+    of ScanNet are tens of GB) never sits in memory at once. Every name is checked here, before the first read."""
+    with h5py.File(path, "r") as h5:
+        _check_names(h5, path, names, what)
+        sizes = [h5[n].size * np.dtype(dtype or h5[n].dtype).itemsize for n in names]
+    return _windows(path, names, sizes, workers, dtype, what, budget_bytes)
+
+
+def _windows(path, names, sizes, workers, dtype, what, budget_bytes):
+    i = 0
+    while i < len(names):
+        j, total = i + 1, sizes[i]
+        while j < len(names) and total + sizes[j] <= budget_bytes:
+            total += sizes[j]
+            j += 1
+        table, starts = read_tables(path, names[i:j], workers, dtype, what)
+        for k in range(j - i):
+            yield names[i + k], table[starts[k]:starts[k + 1]]
+        i = j
+
+
+def _check_names(h5, path, names, what) -> None:
+    missing = [n for n in names if n not in h5]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise DataError(path, f"no {what} for {missing[:3]}{more}")
 
 
 def _fill(path, names, starts, table, which) -> None:

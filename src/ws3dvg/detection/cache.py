@@ -30,7 +30,7 @@ import torch
 from ..atomic import atomic_file
 from ..errors import DataError
 from ..geometry import box_corners
-from ..tables import read_tables
+from ..tables import iter_tables
 from .data import SceneSet
 from .train import proposal_scores, run_detector
 
@@ -113,8 +113,9 @@ def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, devic
                 read_workers: int = 1) -> dict:
     """Run the frozen detector over `dataset` (not in `oracle` mode) and write the split's cache atomically."""
     counts = []
-    if multiview_h5:  # every scene's per-point table at once, in the file's dtype (decompressed in parallel)
-        mv, mv_start = read_tables(multiview_h5, dataset.scenes, read_workers, None, "multiview features")
+    # each scene's per-point table in the file's dtype, in dataset order, decompressed in parallel a window at a time
+    tables = iter_tables(multiview_h5, dataset.scenes, read_workers, None, "multiview features") if multiview_h5 \
+        else None
     with atomic_file(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs["mode"] = mode
         if mode == "oracle":
@@ -133,8 +134,10 @@ def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, devic
                 props = detector_proposals(out, sample)
             if mode != "oracle":
                 props["box_colour"] = mean_colour_in_boxes(d["points"], props["center"], props["size"])
-            if multiview_h5:
-                props["multiview"] = mv[mv_start[i]:mv_start[i + 1]][props["seed_index"]].astype(np.float32)
+            if tables is not None:
+                name, rows = next(tables)  # run_detector and the oracle go through the scenes in dataset order
+                assert name == scene, (name, scene)
+                props["multiview"] = rows[props["seed_index"]].astype(np.float32)
             _write_group(h5, scene, props)
             counts.append(len(props["center"]))
             h5.attrs["feature_dim"] = props["features"].shape[1]
