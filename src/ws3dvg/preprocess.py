@@ -12,8 +12,8 @@ HDF5 layout (one file for all scenes; root attrs `splits` = JSON {split: [scene 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -25,6 +25,7 @@ from .atomic import atomic_file
 from .errors import DataError
 from .geometry import instance_boxes, transform_points, vertex_normals
 from .labels import LabelMap, nyu40_to_class18
+from .parallel import process_pool
 from .scannet_io import read_aggregation, read_axis_alignment, read_mesh, read_segs, scan_paths
 
 
@@ -93,23 +94,18 @@ def preprocess_scenes(scans_dir: str | Path, splits: dict[str, list[str]], label
     scenes = [s for names in splits.values() for s in names]
     jobs = [(str(scans_dir), s, label_map, missing_axis_alignment) for s in scenes]
     stats = {"scenes": 0, "points": 0, "instances": 0}
-    with atomic_file(out_path) as tmp, h5py.File(tmp, "w") as h5:
+    with atomic_file(out_path) as tmp, h5py.File(tmp, "w") as h5, contextlib.ExitStack() as stack:
         h5.attrs["splits"] = json.dumps(splits)
         results: Iterable
         if workers > 1 and len(jobs) > 1:
-            pool = ProcessPoolExecutor(max_workers=workers)
-            results = pool.map(_work, jobs, chunksize=1)
+            results = stack.enter_context(process_pool(workers)).map(_work, jobs, chunksize=1)
         else:
-            pool, results = None, map(_work, jobs)
-        try:
-            for scene, arrays in tqdm(results, total=len(jobs), desc="preprocess", unit="scene"):
-                write_scene(h5, scene, arrays)
-                stats["scenes"] += 1
-                stats["points"] += len(arrays["points"])
-                stats["instances"] += len(arrays["boxes"])
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+            results = map(_work, jobs)
+        for scene, arrays in tqdm(results, total=len(jobs), desc="preprocess", unit="scene"):
+            write_scene(h5, scene, arrays)
+            stats["scenes"] += 1
+            stats["points"] += len(arrays["points"])
+            stats["instances"] += len(arrays["boxes"])
     return stats
 
 

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ..geometry import transform_points
 from ..labels import LABEL_TABLE_COLUMNS
+from ..parallel import process_pool
 from ..scannet_io import Mesh, write_aggregation, write_depth, write_label_image, write_matrix, write_mesh, \
     write_meta, write_segs
 from .describe import describe_room
@@ -139,9 +140,7 @@ def synthesize(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict
     # scenes are independent (each has its own generator), so workers do not change a byte
     jobs = [(root, i, cfg, seed, label_ids) for i in range(n)]
     if workers > 1 and n > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             results = list(tqdm(pool.map(_write_scene_job, jobs), total=n, desc="synthesize", unit="scene"))
     else:
         results = [_write_scene_job(j) for j in tqdm(jobs, desc="synthesize", unit="scene")]
