@@ -2,7 +2,8 @@
 several processes at once.
 
 The multiview file holds 128 gzip-compressed float16 channels per point: for the GPU setting's 150 scenes about
-2.7 GB, which one process decompresses at about 250 MB/s (h5py serialises every call, so threads do not help).
+2.7 GB (scaled from the 12-scene file's 213 MB), which one process decompresses at about 250 MB/s (h5py
+serialises every call, so threads do not help).
 Forked readers each take a share of the scenes and write their rows straight into one anonymous shared mapping,
 so nothing is copied back; the table is the same, byte for byte, whatever the number of processes.
 `iter_tables` reads a file scene window by scene window, for readers that go through the scenes once.

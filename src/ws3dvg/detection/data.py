@@ -69,7 +69,7 @@ class SceneSet(torch.utils.data.Dataset):
         if "multiview" in self.features:
             if not multiview_h5:
                 raise DataError("params.yaml", "detector.input_features has 'multiview' but no multiview file is set")
-            # decompressed by `read_workers` processes: one read 2.7 GB at about 250 MB/s (GPU setting)
+            # decompressed by `read_workers` processes: one reads about 250 MB/s, and the GPU setting has GBs
             table, starts = read_tables(multiview_h5, self.scenes, read_workers, np.float16, "multiview features")
             for s, rows, d in zip(self.scenes, np.diff(starts), self.data):
                 if table.shape[1:] != (FEATURE_DIMS["multiview"],) or rows != len(d["points"]):
