@@ -25,9 +25,9 @@ def main(weights: str = "models/detector/detector.pt", out_dir: str = "data/prop
     # each proposal carries the multiview feature at its seed, so grounding never reads the per-point file
     mv_out = data["multiview"] if Path(data["multiview"]).exists() else None
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    workers = params["runtime"]["workers"]  # processes that decompress the multiview tables
     for split, scenes in read_splits(data["preprocessed"]).items():
         # the oracle reads only the scenes' points and boxes
-        workers = params["runtime"]["workers"]
         ds = scene_set(cfg, data["preprocessed"], scenes, False, 0, mv, workers) if model is not None else \
             scene_set(dict(cfg, input_features=[]), data["preprocessed"], scenes, False, 0, None)
         stats = write_cache(model, ds, cfg, mode, str(Path(out_dir) / f"{split}.h5"), device, mv_out, workers)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .atomic import atomic_file
 
@@ -32,11 +33,15 @@ def autocast(device: torch.device, enabled: bool = True):
 
 def make_loader(dataset, batch_size: int, shuffle: bool, seed: int, collate_fn, workers: int = 0,
                 device: torch.device | None = None, drop_last: bool = False) -> torch.utils.data.DataLoader:
-    g = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, generator=g, collate_fn=collate_fn,
-        num_workers=workers, persistent_workers=workers > 0, pin_memory=device is not None and device.type == "cuda",
-        drop_last=drop_last, prefetch_factor=4 if workers > 0 else None)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                                       persistent_workers=workers > 0, **_loader_options(seed, collate_fn, workers, device))
+
+
+def _loader_options(seed: int, collate_fn, workers: int, device: torch.device | None) -> dict:
+    """What every loader here shares: its own generator (shuffling and worker seeds never draw from the global
+    stream), pinned memory on CUDA, and a deep prefetch when workers load."""
+    return {"generator": torch.Generator().manual_seed(seed), "collate_fn": collate_fn, "num_workers": workers,
+            "pin_memory": device is not None and device.type == "cuda", "prefetch_factor": 4 if workers > 0 else None}
 
 
 class EpochBatchSampler(torch.utils.data.Sampler):
@@ -84,18 +89,17 @@ class EpochLoader:
         self.sampler = EpochBatchSampler(len(dataset), batch_size, seed, epochs, shuffle, drop_last)
         self.steps = self.sampler.steps_per_epoch
         self.next_epoch = epochs.start
-        self._loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=self.sampler, collate_fn=collate_fn, num_workers=workers,
-            generator=torch.Generator().manual_seed(seed),  # worker seeds from here, not from the global stream
-            pin_memory=device is not None and device.type == "cuda", prefetch_factor=4 if workers > 0 else None)
+        self._loader = torch.utils.data.DataLoader(dataset, batch_sampler=self.sampler,
+                                                   **_loader_options(seed, collate_fn, workers, device))
         self._it = iter(self._loader) if len(epochs) else None
 
-    def epoch(self, epoch: int):
+    def epoch(self, epoch: int, desc: str | None = None):
+        """Epoch `epoch`'s batches (epochs in order); with `desc`, under a progress bar of that name."""
         if epoch != self.next_epoch:
             raise RuntimeError(f"epoch {epoch} asked for, the loader is at epoch {self.next_epoch}")
         self.next_epoch += 1
-        for _ in range(self.steps):
-            yield next(self._it)
+        batches = (next(self._it) for _ in range(self.steps))
+        return tqdm(batches, total=self.steps, desc=desc, leave=False, unit="batch") if desc else batches
 
 
 def epoch_key(key, current_epoch: int) -> tuple[int, int]:

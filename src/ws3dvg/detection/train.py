@@ -63,8 +63,7 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
         model.train()
         sums: dict[str, torch.Tensor] = {}
         t0 = time.perf_counter()
-        for batch in tqdm(loader.epoch(epoch), total=loader.steps, desc=f"detector epoch {epoch + 1}/{cfg['epochs']}",
-                          leave=False, unit="batch"):
+        for batch in loader.epoch(epoch, f"detector epoch {epoch + 1}/{cfg['epochs']}"):
             batch = to_device(batch, device)
             batch["features"] = train_set.input_features(batch)
             with autocast(device, cfg["amp"]):

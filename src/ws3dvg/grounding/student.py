@@ -126,8 +126,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         model.train()
         sums: dict = {}
         t0 = time.perf_counter()
-        for batch in tqdm(loader.epoch(epoch), total=loader.steps, desc=f"distill epoch {epoch + 1}/{cfg['epochs']}",
-                          leave=False, unit="batch"):
+        for batch in loader.epoch(epoch, f"distill epoch {epoch + 1}/{cfg['epochs']}"):
             idx = batch["sentence_index"].clamp_min(0)
             batch.update({f"k_{k}": v[idx] for k, v in table.items()})  # the teacher's knowledge of these sentences
             terms = runner(to_device(batch, device), "step", loss_fn)

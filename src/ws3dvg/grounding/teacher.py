@@ -152,8 +152,7 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         fn = loss_fn(key)
         sums: dict = {}
         t0 = time.perf_counter()
-        for batch in tqdm(loader.epoch(epoch), total=loader.steps, desc=f"teacher epoch {epoch + 1}/{cfg['epochs']}",
-                          leave=False, unit="batch"):
+        for batch in loader.epoch(epoch, f"teacher epoch {epoch + 1}/{cfg['epochs']}"):
             terms = runner(to_device(batch, device), key, fn)
             for k, v in terms.items():  # device tensors: one host sync per epoch, not per step
                 sums[k] = sums.get(k, 0.0) + v.float()
