@@ -13,7 +13,7 @@ from ws3dvg.multiview import load_frames, project_features
 
 def _published_enet_shapes(num_classes=41):
     """The ENet encoder of 3DMV / ScanRefer, written out layer by layer: (key, shape) of each weight."""
-    shapes = {"1.0.weight": (13, 3, 3, 3), "1.0.bias": (13,), "2.weight": (16,), "2.bias": (16,), "3.weight": (16,)}
+    shapes = {"0.0.weight": (13, 3, 3, 3), "0.0.bias": (13,), "2.weight": (16,), "2.bias": (16,), "3.weight": (16,)}
 
     def bn(key, c):
         shapes[key + ".weight"], shapes[key + ".bias"] = (c,), (c,)
@@ -66,8 +66,26 @@ def test_enet_forward_shape_and_roundtrip(tmp_path):
     bad = model.state_dict()
     bad.pop("3.weight")
     torch.save(bad, tmp_path / "bad.pth")
-    with pytest.raises(RuntimeError, match="Missing key"):
+    with pytest.raises(DataError, match=r"bad.pth: does not fit the ENet.*1 missing \(e.g. \['3.weight'\]\)"):
         load_enet(tmp_path / "bad.pth")
+    wide = model.state_dict()
+    wide["26.0.weight"] = torch.zeros(41, 64, 1, 1)
+    torch.save(wide, tmp_path / "wide.pth")
+    with pytest.raises(DataError, match=r"shape mismatch 26.0.weight \(41, 64, 1, 1\) vs \(41, 128, 1, 1\)"):
+        load_enet(tmp_path / "wide.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="junk.pth: not a torch checkpoint"):
+        load_enet(tmp_path / "junk.pth")
+
+
+def test_enet_loads_the_older_layout(tmp_path):
+    """Checkpoints this project wrote before the fix kept the initial conv at "1.0": still loaded, same features."""
+    model = ENet().eval()
+    old = {("1.0." + k[4:] if k.startswith("0.0.") else k): v for k, v in model.state_dict().items()}
+    assert "1.0.weight" in old and "0.0.weight" not in old
+    torch.save({"model": old}, tmp_path / "old.pth")
+    x = torch.randn(1, 3, 64, 80)
+    torch.testing.assert_close(load_enet(tmp_path / "old.pth").eval().features(x), model.features(x))
 
 
 def test_projection_geometry():

@@ -2,9 +2,12 @@
 
 Parameter names and shapes follow the Torch7-converted model those projects ship, so ScanRefer's
 released `scannetv2_enet.pth` loads with `strict=True`: the top level is indexed "0".."26"
-(initial block conv at "1.0", its BN "2", PReLU "3"; bottlenecks "4".."25", each with its main
-branch at "<i>.0.0.<j>" and output PReLU at "<i>.2"; classifier "26.0"). Index 0 and the
-identity/pooling branches hold no parameters.
+(the initial block's conv at "0.0" beside its max-pool, the join at "1", BN "2", PReLU "3";
+bottlenecks "4".."25", each with its main branch at "<i>.0.0.<j>" and output PReLU at "<i>.2";
+classifier "26.0"). Index 1 and the identity/pooling branches hold no parameters.
+
+Checkpoints written by this project before 2026-11 put the initial conv at "1.0"; `load_enet`
+reads both layouts, telling them apart by their keys.
 
 Behaviour of the converted model kept on purpose: dropout does not rescale in training and
 scales by (1 - p) at inference (Torch7 semantics); downsampling shortcuts max-pool and zero-pad
@@ -88,7 +91,7 @@ class ENet(_Indexed):
         super().__init__()
         initial = _Indexed()
         initial._set(0, nn.Conv2d(3, 13, 3, 2, 1))
-        self._set(1, initial)
+        self._set(0, initial)
         self._set(2, _bn(16))
         self._set(3, nn.PReLU(16))
         blocks = [Bottleneck(16, 64, "downsample", dropout=0.01)] + [Bottleneck(64, 64, dropout=0.01) for _ in range(4)]
@@ -102,7 +105,7 @@ class ENet(_Indexed):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images -> (B, 128, H/8, W/8)."""
-        x = torch.cat([self[1][0](x), F.max_pool2d(x, 2, 2)], 1)
+        x = torch.cat([self[0][0](x), F.max_pool2d(x, 2, 2)], 1)
         x = self[3](self[2](x))
         for i in range(self.n_blocks):
             x = self[4 + i](x)
@@ -119,17 +122,49 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images - mean) / std
 
 
+OLD_INITIAL = "1.0."  # where this project's checkpoints before 2026-11 kept the initial conv
+INITIAL = "0.0."     # where the released weights (and this model) keep it
+
+
+def _released_layout(state: dict) -> dict:
+    """The state dict with the initial conv at "0.0", whichever of the two layouts it came in."""
+    if any(k.startswith(INITIAL) for k in state) or not any(k.startswith(OLD_INITIAL) for k in state):
+        return state
+    return {(INITIAL + k[len(OLD_INITIAL):] if k.startswith(OLD_INITIAL) else k): v for k, v in state.items()}
+
+
 def load_enet(path, device="cpu") -> ENet:
-    """A state dict in the released layout (e.g. ScanRefer's scannetv2_enet.pth) or one saved by train_enet."""
+    """ENet weights in the released layout (ScanRefer's scannetv2_enet.pth), in this project's older
+    layout, or saved by train_enet; strict, with an error that names the file and what does not fit."""
     from ..errors import DataError
 
     try:
         state = torch.load(path, map_location=device, weights_only=False)
     except FileNotFoundError:
         raise DataError(path, "ENet weights not found") from None
+    except Exception as exc:  # a truncated or foreign file
+        raise DataError(path, f"not a torch checkpoint ({type(exc).__name__}: {exc})") from exc
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise DataError(path, "not an ENet state dict (expected a mapping of parameter names to tensors)")
+    state = _released_layout(state)
     classes = state["26.0.weight"].shape[0] if "26.0.weight" in state else NUM_CLASSES
     model = ENet(classes).to(device)
+    expected = model.state_dict()
+    # files saved by PyTorch < 0.4.1 (the released one) have no BN step counters; BatchNorm fills them in
+    missing = sorted(k for k in set(expected) - set(state) if not k.endswith("num_batches_tracked"))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        if wrong:
+            parts.append("shape mismatch " + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+                                                       for k in wrong[:3]))
+        raise DataError(path, "does not fit the ENet of ScanRefer / 3DMV: " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
     return model
