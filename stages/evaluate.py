@@ -7,8 +7,9 @@ import numpy as np
 from ws3dvg.atomic import write_json
 from ws3dvg.config import load_params, resolve_device, setup_logging
 from ws3dvg.grounding.data import grounding_set, load_proposals, per_sentence_proposals
-from ws3dvg.grounding.evaluation import target_boxes
-from ws3dvg.grounding.report import baseline_choices, evaluation_table, predictions
+from ws3dvg.geometry import box_iou
+from ws3dvg.grounding.evaluation import accuracy_table, target_boxes
+from ws3dvg.grounding.report import baseline_choices, evaluation_table, predictions, random_same_type_boxes
 from ws3dvg.grounding.student import build_student, predict
 from ws3dvg.grounding.teacher import read_knowledge, top1_choices
 from ws3dvg.grounding.visualize import GT_COLOR, PRED_COLOR, write_scene_ply, write_topdown_png
@@ -48,6 +49,10 @@ def main(out_dir: str = "data/eval", metrics: str = "metrics/eval.json") -> None
     choices.update(baseline_choices(props["center"], props["size"], valid, props["class_scores"], know["pred_class"],
                                     targets, cfg["seed"]))
     table, ious = evaluation_table(choices, props["center"], props["size"], targets, lang)
+    same_type = random_same_type_boxes(lang, data["preprocessed"], cfg["seed"])
+    if same_type is not None:  # Nr3D / Sr3D: ReferIt3D's chance level, over ground-truth boxes
+        table["random_same_type"] = accuracy_table(box_iou(same_type, targets), lang["unique"], lang.get("hard"),
+                                                   lang.get("view_dep"))
     write_json(metrics, table)  # no wall times in metrics: same inputs, same bytes
     log.info("student inference: %.2f ms per sentence", timing.get("student", 0.0))
     out = Path(out_dir)

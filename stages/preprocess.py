@@ -2,20 +2,24 @@
 
 from pathlib import Path
 
+from ws3dvg.atomic import write_json
 from ws3dvg.config import load_params, setup_logging
 from ws3dvg.labels import LabelMap
 from ws3dvg.preprocess import preprocess_scenes
 from ws3dvg.scannet_io import read_split
 
 
-def main() -> None:
+def main(metrics: str = "metrics/preprocess.json") -> None:
     log = setup_logging("preprocess")
     params = load_params()
     data, cfg = params["data"], params["preprocess"]
     splits = {s: read_split(Path(data["splits"]) / f"scannetv2_{s}.txt") for s in ("train", "val")}
     stats = preprocess_scenes(data["scans"], splits, LabelMap.read(data["label_map"]), data["preprocessed"],
-                              workers=params["runtime"]["workers"], missing_axis_alignment=cfg["missing_axis_alignment"])
-    log.info("wrote %s: %s", data["preprocessed"], stats)
+                              workers=params["runtime"]["workers"], missing_axis_alignment=cfg["missing_axis_alignment"],
+                              strict=cfg["strict"])
+    write_json(metrics, stats)
+    log.info("wrote %s: %d scenes, %d points, %d instances, %d objects skipped", data["preprocessed"],
+             stats["scenes"], stats["points"], stats["instances"], stats["skipped_objects"])
 
 
 if __name__ == "__main__":

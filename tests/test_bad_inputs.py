@@ -53,7 +53,7 @@ def _broken_json(d):
     (_truncate_ply, "_vh_clean_2.ply", "truncated"),
     (_segs_mismatch, "segs.json", "segment indices but the mesh"),
     (_absent_segment, "aggregation.json", "absent from"),
-    (_unknown_label, "aggregation.json", "'flux capacitor' is not in the label table"),
+    (_unknown_label, "aggregation.json", "(objectId 3) label 'flux capacitor' is not in the label table"),
     (_no_axis_alignment, f"{SCENE}.txt", "axisAlignment"),
     (_broken_json, "aggregation.json", "malformed JSON"),
 ])
@@ -67,12 +67,47 @@ def test_bad_input_clear_error_and_no_artifact(tiny_synth, tmp_path, breaker, fi
     out = tmp_path / "out" / "scannet.h5"
     out.parent.mkdir()
     out.write_bytes(b"last good artifact")
-    with pytest.raises(DataError) as err:
-        preprocess_scenes(root / "scans", splits, labels, out, workers=workers)
+    with pytest.raises(DataError) as err:  # strict: an unknown label stops too (a bad file always does)
+        preprocess_scenes(root / "scans", splits, labels, out, workers=workers, strict=True)
     msg = str(err.value)
     assert SCENE in msg and file_part in msg and problem in msg, msg
     assert out.read_bytes() == b"last good artifact"
     assert [p.name for p in out.parent.iterdir()] == ["scannet.h5"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unknown_label_skips_the_object_not_the_stage(tiny_synth, tmp_path, caplog, workers):
+    root = tmp_path / "scans"
+    shutil.copytree(tiny_synth / "scans", root)
+    _unknown_label(root / SCENE)
+    splits = {s: read_split(tiny_synth / "meta" / f"scannetv2_{s}.txt") for s in ("train", "val")}
+    labels = LabelMap.read(tiny_synth / "meta" / "scannetv2-labels.combined.tsv")
+    with caplog.at_level("WARNING"):
+        stats = preprocess_scenes(root, splits, labels, tmp_path / "o.h5", workers=workers)
+    assert stats["scenes"] == 3 and stats["skipped_objects"] == 1
+    assert stats["skipped"] == {SCENE: ["objectId 3 label 'flux capacitor'"]}
+    assert f"scene {SCENE}: skipped 1 object(s)" in caplog.text and "flux capacitor" in caplog.text
+    from ws3dvg.preprocess import read_scene
+
+    scene = read_scene(tmp_path / "o.h5", SCENE)
+    assert 4 not in scene["instance"] and 4 not in scene["boxes"][:, 7]  # objectId 3 = instance 4: unannotated
+
+
+def test_label_spellings_resolve(tmp_path):
+    p = tmp_path / "labels.tsv"
+    p.write_text("id\traw_category\tnyu40id\n56\ttrash can\t39\n323\tdish rack\t40\n12\tcoatrack\t39\n"
+                 "13\tcoat rack\t40\n")
+    labels = LabelMap.read(p)
+    assert labels.resolve("trash can") == "trash can"
+    assert labels.resolve("trashcan") == labels.resolve("Trash_Can") == "trash can"
+    assert labels.resolve("dishrack") == "dish rack"
+    assert labels.resolve("coat rack") == "coat rack"  # an exact match wins over a shared spelling
+    assert labels.resolve("coat-rack") == "coatrack"   # else the table's first row of that spelling
+    assert labels.resolve("flux capacitor") is None
+    assert labels.class18_of_name("trashcan") == labels.class18_of_name("flux") == 17  # ScanRefer: exact only
+    v1 = tmp_path / "v1.tsv"  # ScanNet v1's table names the raw label column "category"
+    v1.write_text("id\tcategory\tcount\tnyuId\tnyu40id\n12\ttrashcan\t688\t12\t39\n")
+    assert LabelMap.read(v1).nyu40("trashcan") == 39
 
 
 def test_missing_axis_alignment_identity_option(tiny_synth, tmp_path):

@@ -57,6 +57,36 @@ def test_unique_multiple_on_two_chairs_one_table(labels):
     assert report.summary()["kept"] == 3
 
 
+def test_unique_is_scanrefers_annotated_objects_not_the_scenes_instances(labels):
+    """ScanRefer counts the objects its file annotates: two chairs in the scene, one described -> unique."""
+    raw = _raw([{"scene_id": "scene0000_00", "object_id": "0", "object_name": "chair", "description": "the chair"},
+                {"scene_id": "scene0000_00", "object_id": "0", "object_name": "chair", "description": "it again"},
+                {"scene_id": "scene0000_00", "object_id": "2", "object_name": "table", "description": "the table"},
+                # the same scene in another split's file counts apart (ScanRefer builds one lookup per split)
+                {"scene_id": "scene0000_00", "object_id": "1", "object_name": "chair", "description": "x",
+                 "split": "val"},
+                # an unknown name is `others`; a second `others` object makes both "multiple"
+                {"scene_id": "scene0000_00", "object_id": "3", "object_name": "flux_capacitor", "description": "a"},
+                {"scene_id": "scene0000_00", "object_id": "4", "object_name": "wall", "description": "b"}])
+    from ws3dvg.annotations import scanrefer_same_class
+
+    raw["split"] = raw["split"].fillna("train")
+    assert scanrefer_same_class(raw, labels).tolist() == [1, 1, 1, 1, 2, 2]
+    scenes = {"scene0000_00": np.array([[1, 2], [2, 2], [3, 4], [4, 17], [5, -1]])}
+    table, _ = build_table(raw, scenes, labels)
+    assert list(table["unique"]) == [True, True, True, True, False, False]
+    assert list(table["n_same_class"]) == [1, 1, 1, 1, 2, 2]
+
+
+def test_referit3d_same_type_count_from_stimulus(labels):
+    raw = _raw([{"scene_id": "scene0000_00", "object_id": "0", "object_name": "chair", "description": "the chair",
+                 "stimulus_id": "scene0000_00-office_chair-3-0-1-4"},
+                {"scene_id": "scene0000_00", "object_id": "2", "object_name": "table", "description": "the table",
+                 "stimulus_id": "scene0000_00-table-2-2-3"}])
+    table, _ = build_table(raw, SCENES, labels)
+    assert list(table["n_same_class"]) == [3, 2] and not table["unique"].any()  # not the 18-class count (2, 1)
+
+
 def test_bad_rows_reported_and_skipped_or_strict(labels):
     raw = _raw([
         {"scene_id": "scene0000_00", "object_id": "0", "object_name": "chair", "description": "ok chair"},

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from ws3dvg.synth.describe import tokenize
+from ws3dvg.text.tokens import tokenize
 from ws3dvg.synth.world import synthesize
 
 from conftest import TINY_SYNTH

@@ -2,9 +2,16 @@
 
 Columns of the table: split, scene_id, object_id (ScanNet objectId; instance id = object_id + 1),
 ann_id, object_name, description, tokens (list), class18 (from object_name through the label
-table; unknown names -> others), unique (target class occurs once in the scene, counted on the
-preprocessed instances; n_same_class is that count), and for ReferIt3D: stimulus_id, hard (n_objects > 2, n counting the
-target), view_dep (explicit view words).
+table; unknown names -> others), n_same_class and unique (n_same_class == 1), and for ReferIt3D:
+stimulus_id, hard (n_objects > 2, n counting the target), view_dep (explicit view words).
+
+n_same_class is each benchmark's own definition, so unique / multiple and the chance levels can be
+set beside the papers':
+- ScanRefer (and WS-3DVG, which reuses its evaluation): the distinct object ids *annotated in the
+  split's file* for that scene whose object_name has the target's class (`scanrefer_same_class`);
+  objects no description names do not count.
+- Nr3D / Sr3D: the objects of the target's fine-grained type, target plus distractors, read from
+  `stimulus_id` (ReferIt3D's chance level is one over that).
 Rows that cannot be used (unknown scene or object id, empty text, malformed fields) are
 reported with their ids and counted, then skipped, or raise when strict.
 """
@@ -22,7 +29,7 @@ import pandas as pd
 
 from .errors import DataError
 from .labels import LabelMap
-from .synth.describe import tokenize
+from .text.tokens import clean_tokens, tokenize
 
 log = logging.getLogger(__name__)
 VIEW_WORDS = {"front", "behind", "back", "right", "left", "facing", "leftmost", "rightmost", "looking", "across"}
@@ -55,6 +62,26 @@ def decode_stimulus_id(stimulus: str) -> tuple[str, str, int, int, list[int]]:
     if len(distractors) != n_objects - 1:
         raise ValueError(f"stimulus_id {stimulus!r}: {len(distractors)} distractors but n_objects={n_objects}")
     return scene, label.replace("_", " "), n_objects, target_id, distractors
+
+
+def scanrefer_same_class(raw: pd.DataFrame, labels: LabelMap) -> np.ndarray:
+    """Per row, ScanRefer's count behind unique / multiple (its `_get_unique_multiple_lookup`).
+
+    Within each split, every distinct (scene_id, object_id) annotated in the rows contributes the
+    class of its object_name (underscores to spaces, the label table's raw category -> the 18
+    classes; `others` outside them or when unknown). A row's count is the number of those objects
+    of its own object_name's class in its scene; rows with an unparseable object_id get 0.
+    """
+    obj = pd.to_numeric(raw["object_id"], errors="coerce")
+    names = raw["object_name"].astype(str)
+    cls = names.map({n: labels.class18_of_name(n) for n in names.unique()}).to_numpy(np.int64)
+    frame = pd.DataFrame({"split": raw["split"].to_numpy(), "scene": raw["scene_id"].astype(str).to_numpy(),
+                          "obj": obj.to_numpy(), "cls": cls})
+    objects = frame.dropna(subset=["obj"]).drop_duplicates(["split", "scene", "obj"])  # first name seen, as theirs
+    counts = objects.groupby(["split", "scene", "cls"]).size()
+    key = pd.MultiIndex.from_frame(frame[["split", "scene", "cls"]])
+    out = counts.reindex(key).fillna(0).to_numpy(np.int64)
+    return np.where(obj.notna().to_numpy(), out, 0)
 
 
 def is_view_dependent(tokens: list[str]) -> bool:
@@ -114,14 +141,15 @@ def read_referit3d(path: str | Path, splits: dict[str, list[str]], filter_rows: 
 
 
 def _parse_tokens(value) -> list[str] | None:
+    """A row's own token list (ScanRefer's list, ReferIt3D's python-literal string), cleaned; None if absent."""
     if isinstance(value, list):
-        return [str(t).lower() for t in value]
+        return clean_tokens(value)
     if isinstance(value, str) and value.startswith("["):
         try:
             parsed = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             return None
-        return [str(t).lower() for t in parsed] if isinstance(parsed, list) else None
+        return clean_tokens(parsed) if isinstance(parsed, list) else None
     return None
 
 
@@ -132,6 +160,7 @@ def build_table(raw: pd.DataFrame, scene_classes: dict[str, np.ndarray], labels:
     scene_classes: scene id -> (M, 2) int array of [instance id, class18] from preprocessing.
     """
     report = Report(total=len(raw))
+    scanrefer_counts = scanrefer_same_class(raw, labels)
     keep, tokens, classes, counts, hard = [], [], [], [], []
     for idx, row in enumerate(raw.itertuples(index=False)):
         rid = f"{row.source}: scene {row.scene_id} object {row.object_id} ann {row.ann_id}"
@@ -153,11 +182,11 @@ def build_table(raw: pd.DataFrame, scene_classes: dict[str, np.ndarray], labels:
             toks = tokenize(text)
         if reason is None and not toks:
             reason = "no tokens"
-        h = -1
+        h, n_same = -1, int(scanrefer_counts[idx])
         if reason is None and row.stimulus_id:
             try:
                 _, _, n_objects, target, _ = decode_stimulus_id(row.stimulus_id)
-                h = int(n_objects > 2)
+                h, n_same = int(n_objects > 2), n_objects
                 if target != obj:
                     reason = "stimulus_id target differs from target_id"
             except ValueError:
@@ -171,7 +200,7 @@ def build_table(raw: pd.DataFrame, scene_classes: dict[str, np.ndarray], labels:
         keep.append(idx)
         tokens.append(toks)
         classes.append(c)
-        counts.append(int(np.sum(inst[:, 1] == c)))
+        counts.append(n_same)
         hard.append(h)
     for reason, ids in report.skipped.items():
         log.warning("skipped %d rows (%s), e.g. %s", len(ids), reason, "; ".join(ids[:3]))
@@ -185,6 +214,14 @@ def build_table(raw: pd.DataFrame, scene_classes: dict[str, np.ndarray], labels:
     table["hard"] = np.array(hard, dtype=np.int64)
     table["view_dep"] = [int(is_view_dependent(t)) if s else -1 for t, s in zip(tokens, table["stimulus_id"])]
     return table[COLUMNS], report
+
+
+def scene_classes_from_boxes(boxes: np.ndarray) -> np.ndarray:
+    """(M, 8) ScanRefer aligned boxes (last column objectId) -> (M, 2) [instance id, class18], as
+    `scene_classes_from_h5` gives for a preprocessed scene."""
+    from .labels import nyu40_to_class18
+
+    return np.stack([boxes[:, 7].astype(np.int64) + 1, nyu40_to_class18(boxes[:, 6].astype(np.int64))], 1)
 
 
 def scene_classes_from_h5(path: str | Path) -> dict[str, np.ndarray]:

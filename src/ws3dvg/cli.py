@@ -24,7 +24,7 @@ def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = 
     from .grounding.visualize import PRED_COLOR, write_scene_ply, write_topdown_png
     from .labels import OTHERS
     from .preprocess import read_scene
-    from .synth.describe import tokenize
+    from .text.tokens import tokenize
     from .text.vocab import Vocabulary, encode_batch
 
     if not text or not text.strip():

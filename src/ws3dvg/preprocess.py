@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from pathlib import Path
 from typing import Iterable
 
@@ -28,9 +29,14 @@ from .labels import LabelMap, nyu40_to_class18
 from .parallel import process_pool
 from .scannet_io import read_aggregation, read_axis_alignment, read_mesh, read_segs, scan_paths
 
+log = logging.getLogger(__name__)
+
 
 def process_scene(scans_dir: str | Path, scene: str, label_map: LabelMap,
-                  missing_axis_alignment: str = "error") -> dict[str, np.ndarray]:
+                  missing_axis_alignment: str = "error", strict: bool = False) -> dict[str, np.ndarray]:
+    """One scan's arrays. An object whose label the table does not know (after `LabelMap.resolve`)
+    is left unannotated and listed in `skipped` as "objectId <id> label <label>"; with `strict`
+    it stops the scene instead. A malformed file always stops it, naming the file."""
     paths = scan_paths(scans_dir, scene)
     if not paths["dir"].is_dir():
         raise DataError(paths["dir"], "scan folder not found", scene)
@@ -45,11 +51,16 @@ def process_scene(scans_dir: str | Path, scene: str, label_map: LabelMap,
     # segment id -> instance id (objectId + 1), vectorised through a sorted lookup table
     known_segs = np.unique(segs)
     seg_to_inst = np.zeros(len(known_segs), dtype=np.int32)
-    nyu40_of_inst = {}
+    nyu40_of_inst, skipped = {}, []
     for i, g in enumerate(groups):  # loop over annotated objects (tens), not points
-        if g["label"] not in label_map:
-            raise DataError(paths["aggregation"], f"segGroups[{i}] label {g['label']!r} is not in the "
-                                                  f"label table {label_map.source}", scene)
+        raw = label_map.resolve(g["label"])
+        if raw is None:
+            problem = (f"segGroups[{i}] (objectId {g['object_id']}) label {g['label']!r} is not in the "
+                       f"label table {label_map.source}")
+            if strict:
+                raise DataError(paths["aggregation"], problem, scene)
+            skipped.append(f"objectId {g['object_id']} label {g['label']!r}")
+            continue
         seg = np.asarray(g["segments"], dtype=np.int64)
         pos = np.searchsorted(known_segs, seg).clip(max=len(known_segs) - 1)
         absent = seg[known_segs[pos] != seg]
@@ -58,7 +69,7 @@ def process_scene(scans_dir: str | Path, scene: str, label_map: LabelMap,
                                                   f"{absent[:5].tolist()} absent from {paths['segs'].name}",
                             scene)
         seg_to_inst[pos] = g["object_id"] + 1
-        nyu40_of_inst[g["object_id"] + 1] = (label_map.nyu40(g["label"]), g["label"])
+        nyu40_of_inst[g["object_id"] + 1] = (label_map.nyu40(raw), raw)
     instance = seg_to_inst[np.searchsorted(known_segs, segs)]
 
     xyz = transform_points(mesh.vertices, align)
@@ -80,20 +91,25 @@ def process_scene(scans_dir: str | Path, scene: str, label_map: LabelMap,
         "box_class18": nyu40_to_class18(nyu.astype(np.int64)).astype(np.int16),
         "box_label": np.array([nyu40_of_inst[int(i)][1] for i in ids], dtype=object),
         "axis_alignment": align,
+        "skipped": skipped,
     }
 
 
 def _work(args):
-    scans_dir, scene, label_map, missing = args
-    return scene, process_scene(scans_dir, scene, label_map, missing)
+    scans_dir, scene, label_map, missing, strict = args
+    return scene, process_scene(scans_dir, scene, label_map, missing, strict)
 
 
 def preprocess_scenes(scans_dir: str | Path, splits: dict[str, list[str]], label_map: LabelMap,
-                      out_path: str | Path, workers: int = 1, missing_axis_alignment: str = "error") -> dict:
-    """Process every scene of `splits` (in parallel) and write one HDF5 file atomically."""
+                      out_path: str | Path, workers: int = 1, missing_axis_alignment: str = "error",
+                      strict: bool = False) -> dict:
+    """Process every scene of `splits` (in parallel) and write one HDF5 file atomically.
+
+    -> stats: scenes, points, instances, and `skipped_objects` (count) with `skipped` ({scene: [reasons]})
+    for objects left unannotated because their label is unknown."""
     scenes = [s for names in splits.values() for s in names]
-    jobs = [(str(scans_dir), s, label_map, missing_axis_alignment) for s in scenes]
-    stats = {"scenes": 0, "points": 0, "instances": 0}
+    jobs = [(str(scans_dir), s, label_map, missing_axis_alignment, strict) for s in scenes]
+    stats: dict = {"scenes": 0, "points": 0, "instances": 0, "skipped_objects": 0, "skipped": {}}
     with atomic_file(out_path) as tmp, h5py.File(tmp, "w") as h5, contextlib.ExitStack() as stack:
         h5.attrs["splits"] = json.dumps(splits)
         results: Iterable
@@ -106,6 +122,11 @@ def preprocess_scenes(scans_dir: str | Path, splits: dict[str, list[str]], label
             stats["scenes"] += 1
             stats["points"] += len(arrays["points"])
             stats["instances"] += len(arrays["boxes"])
+            if arrays["skipped"]:
+                log.warning("scene %s: skipped %d object(s) with a label not in %s: %s", scene,
+                            len(arrays["skipped"]), label_map.source, "; ".join(arrays["skipped"]))
+                stats["skipped"][scene] = arrays["skipped"]
+                stats["skipped_objects"] += len(arrays["skipped"])
     return stats
 
 

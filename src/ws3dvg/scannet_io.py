@@ -241,3 +241,20 @@ def read_split(path: str | Path) -> list[str]:
     if not path.exists():
         raise DataError(path, "split list not found")
     return [s.strip() for s in path.read_text().splitlines() if s.strip()]
+
+
+def read_aligned_boxes(path: str | Path, scene: str | None = None) -> np.ndarray:
+    """ScanRefer's released `<scene>_aligned_bbox.npy`: (M, 8) float rows [cx, cy, cz, dx, dy, dz,
+    nyu40 id, objectId] in the axis-aligned frame, the same layout as our preprocessed `boxes`
+    except that the last column is objectId (ours: objectId + 1)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "aligned box file not found", scene)
+    try:
+        boxes = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(path, f"not a numpy array file ({exc})", scene) from exc
+    if boxes.ndim != 2 or boxes.shape[1] != 8:
+        raise DataError(path, f"expected (M, 8) rows [cx, cy, cz, dx, dy, dz, nyu40id, objectId], got "
+                              f"shape {boxes.shape}", scene)
+    return boxes.astype(np.float32)

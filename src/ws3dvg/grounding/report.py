@@ -26,6 +26,23 @@ def baseline_choices(center, size, prop_valid, class_scores, pred_class, targets
     return {"random": random, "random_class": random_class, "upper_bound": upper}
 
 
+def random_same_type_boxes(lang: dict, preprocessed_h5: str, seed: int) -> np.ndarray | None:
+    """ReferIt3D's chance: one of the target's same-type objects (target + distractors of stimulus_id)
+    drawn uniformly per sentence; (N, 6) ground-truth boxes, or None for data without stimulus ids."""
+    from ..annotations import decode_stimulus_id
+    from .evaluation import target_boxes
+
+    stimuli = lang.get("stimulus_id")
+    if stimuli is None or not all(stimuli):
+        return None
+    rng = np.random.default_rng(seed)
+    picks = []
+    for stimulus in stimuli:  # one draw per sentence (evaluation only)
+        _, _, n, target, distractors = decode_stimulus_id(str(stimulus))
+        picks.append(([target] + distractors)[int(rng.integers(n))])
+    return target_boxes(preprocessed_h5, lang["scene_id"], picks)
+
+
 def evaluation_table(choices: dict[str, np.ndarray], center, size, targets, lang: dict) -> tuple[dict, dict]:
     """-> ({row: accuracy table}, {row: IoU per sentence})."""
     rows = np.arange(len(targets))

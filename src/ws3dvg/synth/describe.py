@@ -8,11 +8,11 @@ between, left / right of. Relations are computed from the boxes, so every senten
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..text.tokens import tokenize
 from .scene import Room, SceneObject
 
 SHELL = ("floor", "wall")
@@ -25,11 +25,6 @@ class Clue:
     phrase: str               # relation phrase ("closest to the window") or adjective ("red")
     anchors: tuple[int, ...] = ()
     is_relation: bool = True
-
-
-def tokenize(text: str) -> list[str]:
-    """ScanRefer-style tokens: lowercase words, with . and , as tokens of their own."""
-    return re.findall(r"[a-z]+|[.,]", text.lower())
 
 
 def _xy(o: SceneObject) -> np.ndarray:

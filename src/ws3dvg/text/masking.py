@@ -6,10 +6,11 @@ HDF5 layout (`masked.h5`), one group per split (`train`, `val`):
   length    (N,)   int64
   object_id (N,)   int64   ScanNet objectId of the target (evaluation only; training never reads it)
   class18   (N,)   int64   target class from object_name
-  unique    (N,)   bool
-  n_same_class (N,) int64  objects of the target's class in the scene
+  unique    (N,)   bool     n_same_class == 1
+  n_same_class (N,) int64  the benchmark's same-class count (annotations.py: ScanRefer's annotated objects
+                           of the target's class, ReferIt3D's target + distractors)
   hard, view_dep (N,) int8  ReferIt3D flags, -1 for ScanRefer
-  scene_id, ann_id, object_name, description (N,) str
+  scene_id, ann_id, object_name, description, stimulus_id (N,) str  (stimulus_id "" for ScanRefer)
 attrs: max_len, sos_eos, dataset. The vocabulary is `vocab.json` beside it.
 """
 
@@ -22,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import atomic_file
+from .audit import masker_report
 from .vocab import KEYWORD, PADDING, Vocabulary, encode_batch
 
-STR_FIELDS = ("scene_id", "ann_id", "object_name", "description")
+STR_FIELDS = ("scene_id", "ann_id", "object_name", "description", "stimulus_id")
 
 
 def mask_table(table: pd.DataFrame, tagger, min_count: int, max_len: int, sos_eos: bool):
@@ -52,9 +54,12 @@ def mask_table(table: pd.DataFrame, tagger, min_count: int, max_len: int, sos_eo
             "with_keyword_share": float((n_kw > 0).mean()) if len(sel) else 0.0,
             "keywords_per_description": float(n_kw.mean()) if len(sel) else 0.0,
             "tokens_per_description": float(real.mean()) if len(sel) else 0.0,
+            # anchor nouns after a preposition that the tagger marked (text/audit.py says how they are found)
+            "anchor_marked_share": masker_report(list(sub["tokens"]), tagger)["anchor_marked_share"],
             "unk_share": float((ids == vocab.index["unk"]).sum() / max(real.sum(), 1)),
             "multiple_share": float((~arrays["unique"]).mean()) if len(sel) else 0.0,
             # chance that a uniformly random object of the target's class is the target, on "multiple"
+            # (the benchmark's own: ScanRefer's annotated objects, ReferIt3D's target + distractors)
             "random_same_class_guess_multiple": float((1.0 / arrays["n_same_class"][~arrays["unique"]]).mean())
             if (~arrays["unique"]).any() else 0.0,
         }
@@ -79,5 +84,6 @@ def read_masked(path: str | Path, split: str) -> dict[str, np.ndarray]:
         g = h5[split]
         out = {k: g[k][()] for k in g}
     for f in STR_FIELDS:
-        out[f] = np.array([s.decode() if isinstance(s, bytes) else s for s in out[f]])
+        if f in out:  # stimulus_id is absent from files written before it was stored
+            out[f] = np.array([s.decode() if isinstance(s, bytes) else s for s in out[f]])
     return out

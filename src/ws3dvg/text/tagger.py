@@ -12,9 +12,13 @@ import re
 from typing import Iterable, Sequence
 
 COLOURS = {"red", "blue", "green", "yellow", "white", "black", "brown", "gray", "grey", "orange", "purple", "pink",
-           "beige", "tan", "silver", "golden", "gold", "dark", "light", "colorful", "wooden"}
+           "beige", "tan", "silver", "golden", "gold", "dark", "light", "colorful", "wooden", "maroon", "navy",
+           "teal", "cream", "ivory", "turquoise", "violet", "burgundy", "bright", "pale", "transparent", "clear"}
 SIZES = {"large", "small", "big", "little", "tall", "short", "long", "wide", "narrow", "huge", "tiny", "low",
-         "high", "thin", "thick", "largest", "smallest", "biggest", "tallest", "shortest", "medium"}
+         "high", "thin", "thick", "largest", "smallest", "biggest", "tallest", "shortest", "medium",
+         # comparatives and superlatives that single an object out ("the lower cabinet", "the larger of")
+         "larger", "smaller", "bigger", "taller", "shorter", "longer", "wider", "narrower", "higher", "lower",
+         "highest", "lowest", "longest", "widest", "upper", "elevated", "mini"}
 MATERIALS = {"wood", "wooden", "metal", "metallic", "leather", "fabric", "plastic", "glass", "marble", "stone",
              "cloth", "padded", "cushioned", "upholstered"}
 SHAPES = {"round", "square", "rectangular", "circular", "oval", "curved", "flat", "l-shaped", "cylindrical"}
@@ -33,6 +37,21 @@ DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "its", "his",
                "one", "another", "other", "some", "each", "every"}
 SCENE_NOUNS = {"room", "corner", "middle", "center", "centre", "side", "wall", "walls", "floor", "ceiling", "end",
                "edge", "entrance", "area", "row", "doorway", "hallway", "kitchen", "bathroom", "bedroom", "office"}
+# Anchors that real descriptions name beyond the label table's object names: places and directions
+# ("on the left", "at the top"), parts ("by its handle"), groups ("a stack of"), and common objects
+# the table spells otherwise ("fridge", "tv stand" is there, "television" is not).
+EXTRA_NOUNS = {
+    "left", "right", "top", "bottom", "front", "back", "rear", "head", "foot", "far", "scene", "space", "spot",
+    "ground", "surface", "level", "height", "position", "direction", "view", "viewer", "way", "line", "aisle",
+    "entryway", "corridor", "garage", "hall", "closet", "stall", "booth", "cubicle", "section", "part", "piece",
+    "unit", "set", "pair", "group", "stack", "pile", "bunch", "cluster", "row", "column", "handle", "lid", "leg",
+    "arm", "armrest", "backrest", "seat", "cushion", "rim", "sill", "knob", "hinge", "drawer", "shelf", "panel",
+    "pane", "frame", "base", "color", "colour", "shape", "size", "pattern", "design", "fridge", "television",
+    "computer", "screen", "tub", "trashcan", "bookcase", "countertop", "vanity", "dryer", "washer", "recliner",
+    "stand", "person", "man", "woman", "guy", "thing", "item", "object", "water", "light", "sunlight", "entrance",
+}
+IRREGULAR_PLURALS = {"shelves": "shelf", "knives": "knife", "leaves": "leaf", "people": "person", "men": "man",
+                     "women": "woman", "feet": "foot", "halves": "half"}
 STOP = {".", ",", "and", "or", "is", "are", "it", "which", "that", "who", "there", "has", "have", "with"}
 
 
@@ -44,22 +63,36 @@ class RuleTagger:
     """Marks keyword positions in a token list. Vectorising is pointless here: sentences are short and
     tagging runs once per description in the masking stage."""
 
-    def __init__(self, categories: Iterable[str], max_lookahead: int = 5):
+    def __init__(self, categories: Iterable[str], max_lookahead: int = 5, fallback: bool = True):
         nouns: set[tuple[str, ...]] = set()
         for c in categories:
             words = _split(c)
             if words:
                 nouns.add(words)
                 nouns.add(words[:-1] + (_plural(words[-1]),))
-        nouns |= {(n,) for n in SCENE_NOUNS}
-        self.nouns = sorted(nouns, key=lambda n: (-len(n), n))  # longest first; ties by name, not set order
+        nouns |= {(n,) for n in SCENE_NOUNS | EXTRA_NOUNS}
+        self.nouns = _by_first_word(nouns)
         self.noun_heads = {n[-1] for n in nouns}
-        self.preps = sorted((_split(p) for p in PREPOSITIONS), key=lambda n: (-len(n), n))
+        self.preps = _by_first_word(_split(p) for p in PREPOSITIONS)
         self.lookahead = max_lookahead
+        self.fallback = fallback
 
     def _match(self, tokens: Sequence[str], i: int, phrases) -> int:
-        for p in phrases:
+        """Length of the longest phrase of `phrases` (an index by first word) starting at i, else 0."""
+        for p in phrases.get(tokens[i], ()) if i < len(tokens) else ():
             if tuple(tokens[i:i + len(p)]) == p:
+                return len(p)
+        return 0
+
+    def _match_noun(self, tokens: Sequence[str], i: int) -> int:
+        """Length of the noun (multi-word ones included) at i, its last word also in plural ("shelves")."""
+        n = self._match(tokens, i, self.nouns)
+        if n or i >= len(tokens):
+            return n
+        # the plural of the phrase's last word: "coffee tables" (same first word), "shelves" (one word)
+        for p in self.nouns.get(tokens[i], ()) + self.nouns.get(singular(tokens[i]), ()):
+            k = i + len(p) - 1
+            if k < len(tokens) and tuple(tokens[i:k]) == p[:-1] and singular(tokens[k]) == p[-1]:
                 return len(p)
         return 0
 
@@ -74,14 +107,14 @@ class RuleTagger:
         while k < min(len(tokens), j + self.lookahead):
             if tokens[k] in STOP or (k > j and self._match(tokens, k, self.preps) and tokens[k] not in self.noun_heads):
                 return None
-            if self._match(tokens, k, self.nouns):
+            if self._match_noun(tokens, k):
                 break
             k += 1
         else:
             return None
         head = None
         while k < len(tokens):
-            n = self._match(tokens, k, self.nouns)
+            n = self._match_noun(tokens, k)
             if n:
                 head = (head[0], k + n) if head and head[1] == k else (k, k + n)
                 k += n
@@ -119,8 +152,47 @@ class RuleTagger:
         return {k for k in range(end) if tokens[k] in ATTRIBUTES}
 
     def keywords(self, tokens: Sequence[str]) -> list[int]:
-        """Sorted keyword positions: PP anchor nouns anywhere, plus first-sentence adjectives."""
-        return sorted(self.anchor_positions(tokens) | self.adjective_positions(tokens))
+        """Sorted keyword positions: PP anchor nouns anywhere, plus first-sentence adjectives.
+
+        With `fallback` (the default), a description that has neither ("this window is opaque. it is
+        brown.") gets the attributes of its later sentences, else the nouns after its first noun
+        phrase (the target's), else that first noun ("the oddly shaped table"), so that the fine stage has something to reconstruct in (almost) every
+        description; the authors' rule leaves such descriptions without keywords (`fallback=False`).
+        """
+        found = self.anchor_positions(tokens) | self.adjective_positions(tokens)
+        if found or not self.fallback:
+            return sorted(found)
+        found = {k for k, t in enumerate(tokens) if t in ATTRIBUTES}
+        if found:
+            return sorted(found)
+        nouns, k = [], 0
+        while k < len(tokens):
+            n = self._match_noun(tokens, k)
+            nouns.append(range(k, k + n)) if n else None
+            k += max(n, 1)
+        return sorted(i for r in (nouns[1:] or nouns[:1]) for i in r)  # last resort: the target's own name
+
+
+def _by_first_word(phrases) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Word tuples indexed by their first word, longest first (ties by name, never set order)."""
+    index: dict[str, list] = {}
+    for p in sorted(set(phrases), key=lambda n: (-len(n), n)):
+        index.setdefault(p[0], []).append(p)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+def singular(word: str) -> str:
+    """A plural noun's singular by English spelling rules ("shelves" -> "shelf", "boxes" -> "box",
+    "stories" -> "story"); other words as they are. Only for matching, never written back."""
+    if word in IRREGULAR_PLURALS:
+        return IRREGULAR_PLURALS[word]
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith(("ses", "xes", "shes", "ches", "zes")):
+        return word[:-2]
+    if len(word) > 2 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def _plural(word: str) -> str:
@@ -162,9 +234,9 @@ class SpacyTagger:
         return sorted(out)
 
 
-def make_tagger(kind: str, categories: Iterable[str], spacy_model: str = "en_core_web_sm"):
+def make_tagger(kind: str, categories: Iterable[str], spacy_model: str = "en_core_web_sm", fallback: bool = True):
     if kind == "rules":
-        return RuleTagger(categories)
+        return RuleTagger(categories, fallback=fallback)
     if kind == "spacy":
         return SpacyTagger(spacy_model)
     raise ValueError(f"language.tagger must be 'rules' or 'spacy', got {kind!r}")
