@@ -4,8 +4,8 @@
 #   snakemake --cores 8 evaluate        # or any stage name / output path
 import json
 
-from ws3dvg.config import validate_params
-from ws3dvg.pipeline import is_directory_out, load_stages
+from ws3dvg.engine.config import validate_params
+from ws3dvg.engine.workflow import is_directory_out, load_stages
 
 configfile: "params.yaml"
 validate_params(config)  # same schema and messages as the stages

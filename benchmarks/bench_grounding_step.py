@@ -1,8 +1,8 @@
-"""One training step of the grounding head on cached-detector-shaped inputs (DESIGN.md section 6).
+"""One training step of the grounding head on cached-detector-shaped inputs (the authors' joint step).
 
 Language GRU (and its keyword-masked second pass), relation encoder, the student's match head, coarse top-K,
 reconstruction over K = 8 candidates, all losses (MIL, language classification, reconstruction, distillation),
-backward, AdamW: the authors' joint step (`teacher.variant: paper`), as the reference step of DESIGN.md.
+backward, AdamW: the authors' joint step (`teacher.variant: paper`), as the authors' released step.
 256 proposals x 288-d, 32 words, vocabulary 3,500; B scenes x 8 sentences.
 
     PYTHONPATH=src python benchmarks/bench_grounding_step.py [--batches 4 8 16] [--variant paper|ours] [--json out.json]
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 import yaml
-
 from bench_pointops import timeit
 
 from ws3dvg.grounding.losses import distillation_loss, teacher_losses

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from ws3dvg import pointops as ops
+from ws3dvg.ops import pointops as ops
 
 
 def timeit(fn, device, repeats=10, warmup=2):
@@ -55,7 +55,7 @@ def main():
     rows = {}
     rows["fps_torch_loop"] = timeit(lambda: ops.furthest_point_sample_torch(xyz, args.samples), dev, args.repeats)
     if dev.type == "cuda":
-        from ws3dvg import pointops_triton
+        from ws3dvg.ops import pointops_triton
 
         if pointops_triton.available():
             ref = ops.furthest_point_sample_torch(xyz, args.samples)

@@ -17,7 +17,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from ws3dvg.config import validate_params  # noqa: E402
+from ws3dvg.engine.config import validate_params  # noqa: E402
 
 
 def merge(base: dict, over: dict) -> dict:

@@ -14,7 +14,7 @@ import json
 import h5py
 import numpy as np
 
-from ws3dvg.preprocess import read_scene
+from ws3dvg.scannet.preprocess import read_scene
 
 
 def targets(preprocessed: str, scene: str, instances: np.ndarray) -> dict[str, np.ndarray]:

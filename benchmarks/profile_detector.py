@@ -19,13 +19,13 @@ from functools import partial
 import numpy as np
 import torch
 
-from ws3dvg.config import load_params, resolve_device
 from ws3dvg.detection.data import collate, feature_dim
 from ws3dvg.detection.loss import detection_loss
 from ws3dvg.detection.train import _float, mean_sizes, scene_set
+from ws3dvg.engine.config import load_params, resolve_device
+from ws3dvg.engine.training import StepRunner, autocast, make_loader, to_device
 from ws3dvg.models.detector import build_detector
-from ws3dvg.preprocess import read_splits
-from ws3dvg.training import StepRunner, autocast, make_loader, to_device
+from ws3dvg.scannet.preprocess import read_splits
 
 
 def main() -> None:

@@ -19,12 +19,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ws3dvg.annotations import (_parse_tokens, build_table, decode_stimulus_id, read_referit3d, read_scanrefer,
-                                scene_classes_from_boxes)
-from ws3dvg.labels import LabelMap
 from ws3dvg.models.enet import load_enet, normalize
-from ws3dvg.preprocess import preprocess_scenes, read_scene
-from ws3dvg.scannet_io import read_aligned_boxes, read_axis_alignment, read_split
+from ws3dvg.scannet.io import read_aligned_boxes, read_axis_alignment, read_split
+from ws3dvg.scannet.labels import LabelMap
+from ws3dvg.scannet.preprocess import preprocess_scenes, read_scene
+from ws3dvg.text.annotations import (
+    _parse_tokens,
+    build_table,
+    decode_stimulus_id,
+    read_referit3d,
+    read_scanrefer,
+    scene_classes_from_boxes,
+)
 from ws3dvg.text.audit import masker_report
 from ws3dvg.text.glove import load_glove
 from ws3dvg.text.tagger import RuleTagger, singular
@@ -86,7 +92,7 @@ def main() -> None:
                   f"definition, annotated objects) {table['unique'].mean():.3f}, by preprocessed instances "
                   f"{(inst == 1).mean():.3f}; the two disagree on {(table['unique'] != (inst == 1)).sum()} rows")
         else:
-            from ws3dvg.annotations import scanrefer_same_class
+            from ws3dvg.text.annotations import scanrefer_same_class
 
             n = scanrefer_same_class(raw, labels)
             print(f"- ScanRefer {split}: {len(raw)} rows over {raw['scene_id'].nunique()} scenes (no scans: "

@@ -169,7 +169,7 @@ def gather_check(x: dict) -> torch.Tensor:
     """1 where their relation module's multiview vector equals the ENet feature at the proposal's seed point.
     Their gather offsets scene b by 128 * b (the channel count, not the point count) and reshapes the permuted
     (B, 128, N) tensor to rows of 128 without transposing back, so each row mixes consecutive points of one
-    channel, read from the first scene. Ours takes the feature at the seed point, as DESIGN.md describes."""
+    channel, read from the first scene. Ours takes the feature at the seed point, as docs/design.md §7 describes."""
     seed_of = torch.gather(x["seed_inds"].long(), 1, x["query_inds"].long())
     intended = torch.stack([x["point_clouds"][b, seed_of[b], 6:] for b in range(B)])
     obj = x["point_clouds"][..., 6:].permute(0, 2, 1)

@@ -17,10 +17,10 @@ import h5py
 import torch
 import yaml
 
+from ws3dvg.engine.training import make_loader
 from ws3dvg.grounding.data import GroundingSet, collate
 from ws3dvg.grounding.losses import full_supervision_loss
 from ws3dvg.grounding.student import build_student, full_supervision_targets, predict
-from ws3dvg.training import make_loader
 
 
 def main() -> None:

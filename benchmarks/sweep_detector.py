@@ -52,9 +52,9 @@ def run_one(spec: dict, work: Path, out: Path) -> dict:
     code = f"""
 import json, logging, math, sys, time, tempfile, torch, yaml
 logging.basicConfig(level=logging.INFO)
-from ws3dvg.config import resolve_device
+from ws3dvg.engine.config import resolve_device
 from ws3dvg.detection.train import train_detector
-from ws3dvg.preprocess import read_splits
+from ws3dvg.scannet.preprocess import read_splits
 spec = json.loads({json.dumps(json.dumps(spec))})
 p = yaml.safe_load(open("params.yaml"))
 cfg = dict(p["detector"])

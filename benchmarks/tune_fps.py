@@ -6,10 +6,10 @@
 import json
 
 import torch
-
 from bench_pointops import timeit
-from ws3dvg import pointops as ops
-from ws3dvg import pointops_triton as pt
+
+from ws3dvg.ops import pointops as ops
+from ws3dvg.ops import pointops_triton as pt
 
 dev = torch.device("cuda")
 xyz = (torch.rand(8, 50_000, 3, generator=torch.Generator().manual_seed(0)) * torch.tensor([8.0, 8.0, 3.0])).to(dev)

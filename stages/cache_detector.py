@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from ws3dvg.config import load_params, resolve_device, setup_logging
 from ws3dvg.detection.cache import write_cache
 from ws3dvg.detection.data import feature_dim
 from ws3dvg.detection.train import scene_set
+from ws3dvg.engine.config import load_params, resolve_device, setup_logging
+from ws3dvg.engine.training import load_weights
 from ws3dvg.models.detector import build_detector
-from ws3dvg.preprocess import read_splits
-from ws3dvg.training import load_weights
+from ws3dvg.scannet.preprocess import read_splits
 
 
 def main(weights: str = "models/detector/detector.pt", out_dir: str = "data/proposals") -> None:

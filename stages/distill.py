@@ -4,9 +4,9 @@ from pathlib import Path
 
 import torch
 
-from ws3dvg.config import load_params, resolve_device, setup_logging
+from ws3dvg.engine.config import load_params, resolve_device, setup_logging
+from ws3dvg.engine.training import load_weights, save_weights
 from ws3dvg.grounding.student import student_config, train_student
-from ws3dvg.training import load_weights, save_weights
 
 
 def main(models: str = "models/student", live_dir: str = "metrics/distill_train") -> None:

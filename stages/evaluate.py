@@ -4,18 +4,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ws3dvg.atomic import write_json
-from ws3dvg.config import load_params, resolve_device, setup_logging
+from ws3dvg.engine.atomic import write_json
+from ws3dvg.engine.config import load_params, resolve_device, setup_logging
+from ws3dvg.engine.training import load_weights
 from ws3dvg.grounding.data import grounding_set, load_proposals, per_sentence_proposals
-from ws3dvg.geometry import box_iou
 from ws3dvg.grounding.evaluation import accuracy_table, target_boxes
 from ws3dvg.grounding.report import baseline_choices, evaluation_table, predictions, random_same_type_boxes
 from ws3dvg.grounding.student import build_student, predict
 from ws3dvg.grounding.teacher import read_knowledge, top1_choices
 from ws3dvg.grounding.visualize import GT_COLOR, PRED_COLOR, write_scene_ply, write_topdown_png
-from ws3dvg.preprocess import read_scene
+from ws3dvg.ops.geometry import box_iou
+from ws3dvg.scannet.preprocess import read_scene
 from ws3dvg.text.masking import read_masked
-from ws3dvg.training import load_weights
 
 
 def main(out_dir: str = "data/eval", metrics: str = "metrics/eval.json") -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ws3dvg.annotations import build_table, read_referit3d, read_scanrefer, scene_classes_from_h5
-from ws3dvg.atomic import atomic_file, write_json
-from ws3dvg.config import load_params, setup_logging
-from ws3dvg.labels import LabelMap
-from ws3dvg.preprocess import read_splits
+from ws3dvg.engine.atomic import atomic_file, write_json
+from ws3dvg.engine.config import load_params, setup_logging
+from ws3dvg.scannet.labels import LabelMap
+from ws3dvg.scannet.preprocess import read_splits
+from ws3dvg.text.annotations import build_table, read_referit3d, read_scanrefer, scene_classes_from_h5
 from ws3dvg.text.masking import mask_table, write_masked
 from ws3dvg.text.tagger import make_tagger
 

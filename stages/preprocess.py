@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from ws3dvg.atomic import write_json
-from ws3dvg.config import load_params, setup_logging
-from ws3dvg.labels import LabelMap
-from ws3dvg.preprocess import preprocess_scenes
-from ws3dvg.scannet_io import read_split
+from ws3dvg.engine.atomic import write_json
+from ws3dvg.engine.config import load_params, setup_logging
+from ws3dvg.scannet.io import read_split
+from ws3dvg.scannet.labels import LabelMap
+from ws3dvg.scannet.preprocess import preprocess_scenes
 
 
 def main(metrics: str = "metrics/preprocess.json") -> None:

@@ -2,10 +2,10 @@
 
 import time
 
-from ws3dvg.config import load_params, resolve_device, setup_logging
+from ws3dvg.engine.config import load_params, resolve_device, setup_logging
 from ws3dvg.models.enet import load_enet
-from ws3dvg.multiview import project_all
-from ws3dvg.preprocess import read_splits
+from ws3dvg.multiview.projection import project_all
+from ws3dvg.scannet.preprocess import read_splits
 
 
 def main() -> None:

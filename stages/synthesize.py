@@ -3,8 +3,8 @@
 import json
 import sys
 
-from ws3dvg.atomic import atomic_dir
-from ws3dvg.config import load_params, setup_logging
+from ws3dvg.engine.atomic import atomic_dir
+from ws3dvg.engine.config import load_params, setup_logging
 from ws3dvg.synth.world import synthesize
 
 

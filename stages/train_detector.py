@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from ws3dvg.atomic import write_json
-from ws3dvg.config import load_params, resolve_device, setup_logging
 from ws3dvg.detection.checkpoints import load_pretrained
 from ws3dvg.detection.data import feature_dim
 from ws3dvg.detection.train import evaluate_detector, mean_sizes, save_detector, scene_set, train_detector
+from ws3dvg.engine.atomic import write_json
+from ws3dvg.engine.config import load_params, resolve_device, setup_logging
 from ws3dvg.models.detector import build_detector
-from ws3dvg.preprocess import read_splits
+from ws3dvg.scannet.preprocess import read_splits
 
 
 def main(out_dir: str = "models/detector", metrics: str = "metrics/detector.json",

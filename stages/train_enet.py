@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from ws3dvg.atomic import atomic_file, write_json
-from ws3dvg.config import load_params, resolve_device, setup_logging
-from ws3dvg.enet_training import train_enet
-from ws3dvg.labels import LabelMap
-from ws3dvg.preprocess import read_splits
+from ws3dvg.engine.atomic import atomic_file, write_json
+from ws3dvg.engine.config import load_params, resolve_device, setup_logging
+from ws3dvg.multiview.enet_training import train_enet
+from ws3dvg.scannet.labels import LabelMap
+from ws3dvg.scannet.preprocess import read_splits
 
 
 def main(out: str = "models/enet/enet.pth", metrics: str = "metrics/enet.json") -> None:

@@ -3,10 +3,10 @@ writes the teacher, its knowledge for distillation and its val accuracy."""
 
 from pathlib import Path
 
-from ws3dvg.atomic import write_json
-from ws3dvg.config import load_params, resolve_device, setup_logging
-from ws3dvg.grounding.evaluation import target_boxes
+from ws3dvg.engine.atomic import write_json
+from ws3dvg.engine.config import load_params, resolve_device, setup_logging
 from ws3dvg.grounding.data import grounding_set
+from ws3dvg.grounding.evaluation import target_boxes
 from ws3dvg.grounding.teacher import accuracy_report, run_teacher, save_teacher, train_teacher, write_knowledge
 from ws3dvg.text.masking import read_masked
 

@@ -28,9 +28,9 @@ def tiny_synth(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_h5(tiny_synth, tmp_path_factory) -> Path:
-    from ws3dvg.labels import LabelMap
-    from ws3dvg.preprocess import preprocess_scenes
-    from ws3dvg.scannet_io import read_split
+    from ws3dvg.scannet.io import read_split
+    from ws3dvg.scannet.labels import LabelMap
+    from ws3dvg.scannet.preprocess import preprocess_scenes
 
     splits = {s: read_split(tiny_synth / "meta" / f"scannetv2_{s}.txt") for s in ("train", "val")}
     out = tmp_path_factory.mktemp("pre") / "scannet.h5"
@@ -81,17 +81,16 @@ def tiny_grounding(tiny_synth, tiny_h5, tmp_path_factory) -> dict:
     """Language table and a gt-mode proposal cache for the tiny synthetic set (untrained tiny detector)."""
     import pandas as pd
     import torch
+    from test_detection import TINY_DETECTOR
 
-    from ws3dvg.annotations import build_table, read_scanrefer, scene_classes_from_h5
     from ws3dvg.detection.cache import write_cache
     from ws3dvg.detection.data import SceneSet, feature_dim
-    from ws3dvg.labels import LabelMap
     from ws3dvg.models.detector import build_detector
-    from ws3dvg.preprocess import read_splits
+    from ws3dvg.scannet.labels import LabelMap
+    from ws3dvg.scannet.preprocess import read_splits
+    from ws3dvg.text.annotations import build_table, read_scanrefer, scene_classes_from_h5
     from ws3dvg.text.masking import mask_table, write_masked
     from ws3dvg.text.tagger import RuleTagger
-
-    from test_detection import TINY_DETECTOR
 
     root = tmp_path_factory.mktemp("grounding")
     labels = LabelMap.read(tiny_synth / "meta" / "scannetv2-labels.combined.tsv")

@@ -5,10 +5,10 @@ import shutil
 
 import pytest
 
-from ws3dvg.errors import DataError
-from ws3dvg.labels import LabelMap
-from ws3dvg.preprocess import preprocess_scenes
-from ws3dvg.scannet_io import read_split
+from ws3dvg.engine.errors import DataError
+from ws3dvg.scannet.io import read_split
+from ws3dvg.scannet.labels import LabelMap
+from ws3dvg.scannet.preprocess import preprocess_scenes
 
 SCENE = "scene0001_00"
 
@@ -87,7 +87,7 @@ def test_unknown_label_skips_the_object_not_the_stage(tiny_synth, tmp_path, capl
     assert stats["scenes"] == 3 and stats["skipped_objects"] == 1
     assert stats["skipped"] == {SCENE: ["objectId 3 label 'flux capacitor'"]}
     assert f"scene {SCENE}: skipped 1 object(s)" in caplog.text and "flux capacitor" in caplog.text
-    from ws3dvg.preprocess import read_scene
+    from ws3dvg.scannet.preprocess import read_scene
 
     scene = read_scene(tmp_path / "o.h5", SCENE)
     assert 4 not in scene["instance"] and 4 not in scene["boxes"][:, 7]  # objectId 3 = instance 4: unannotated

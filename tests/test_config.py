@@ -1,12 +1,11 @@
 import pytest
 import torch
 import yaml
-
-from ws3dvg.atomic import atomic_dir, atomic_file
-from ws3dvg.config import load_params, resolve_device, validate_params
-from ws3dvg.errors import ParamsError
-
 from conftest import REPO
+
+from ws3dvg.engine.atomic import atomic_dir, atomic_file
+from ws3dvg.engine.config import load_params, resolve_device, validate_params
+from ws3dvg.engine.errors import ParamsError
 
 
 def test_repo_params_are_valid():

@@ -3,14 +3,13 @@
 import re
 
 import h5py
-
 import numpy as np
 import pytest
 import torch
 
 from ws3dvg.detection.checkpoints import load_pretrained, rename, unwrap
 from ws3dvg.detection.metrics import average_precision, match_detections, mean_ap, nms
-from ws3dvg.geometry import box_iou, oriented_box_iou
+from ws3dvg.ops.geometry import box_iou, oriented_box_iou
 
 # deltas 1.0: the fastest to fit, which is what the overfit test checks
 TINY_DETECTOR = {"model": "groupfree", "num_points": 1024, "input_features": ["height", "color", "normal"],
@@ -125,7 +124,7 @@ def test_cache_layout(tiny_h5, tmp_path, mode):
     from ws3dvg.detection.cache import read_proposals, write_cache
     from ws3dvg.detection.data import SceneSet, feature_dim
     from ws3dvg.models.detector import build_detector
-    from ws3dvg.preprocess import read_scene
+    from ws3dvg.scannet.preprocess import read_scene
 
     cfg = dict(TINY_DETECTOR)
     scenes = ["scene0000_00", "scene0002_00"]
@@ -269,8 +268,8 @@ def test_predict_head_decodes_size_from_the_best_cluster():
 
 def test_class_mean_sizes_and_released_means_file(tiny_h5, tmp_path):
     from ws3dvg.detection.data import class_mean_sizes, read_mean_sizes
-    from ws3dvg.errors import DataError
-    from ws3dvg.preprocess import read_scene
+    from ws3dvg.engine.errors import DataError
+    from ws3dvg.scannet.preprocess import read_scene
 
     scenes = ["scene0000_00", "scene0001_00"]
     means = class_mean_sizes(tiny_h5, scenes)
@@ -362,8 +361,8 @@ def test_multiview_channels_are_gathered_in_place(tiny_h5, tmp_path):
     """The loader leaves the 128 multiview channels out; `input_features` puts each sampled point's row of the
     float16 table back at the channel position the feature list gives it."""
     from ws3dvg.detection.data import SceneSet, collate
-    from ws3dvg.errors import DataError
-    from ws3dvg.preprocess import read_scene
+    from ws3dvg.engine.errors import DataError
+    from ws3dvg.scannet.preprocess import read_scene
 
     scenes = ["scene0000_00", "scene0001_00"]
     rng = np.random.default_rng(0)

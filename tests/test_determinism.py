@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import yaml
-
 from conftest import make_clone, run
 from test_pipeline import _tiny_everything
 

@@ -7,14 +7,25 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TINY_GROUNDING
 
 from ws3dvg.grounding.evaluation import accuracy_table
-from ws3dvg.grounding.losses import (distillation_loss, hard_distillation_loss, language_loss, mil_nce,
-                                     rank_rewards, reconstruction_loss)
-from ws3dvg.models.grounding import (ReconstructionDecoder, coarse_weights, draw_word_dropout, masked_batch_norm,
-                                     reconstruction_score, tensor2tensor_positions)
-
-from conftest import TINY_GROUNDING
+from ws3dvg.grounding.losses import (
+    distillation_loss,
+    hard_distillation_loss,
+    language_loss,
+    mil_nce,
+    rank_rewards,
+    reconstruction_loss,
+)
+from ws3dvg.models.grounding import (
+    ReconstructionDecoder,
+    coarse_weights,
+    draw_word_dropout,
+    masked_batch_norm,
+    reconstruction_score,
+    tensor2tensor_positions,
+)
 
 PAPER = dict(TINY_GROUNDING, variant="paper")
 
@@ -237,7 +248,7 @@ def test_student_learns_from_knowledge(tiny_grounding, tmp_path, hard):
 
 
 def test_dataset_inputs_box_colour_and_multiview(tiny_grounding):
-    from ws3dvg.errors import DataError
+    from ws3dvg.engine.errors import DataError
     from ws3dvg.grounding.data import GroundingSet
 
     paths = tiny_grounding
@@ -255,7 +266,7 @@ def test_dataset_inputs_box_colour_and_multiview(tiny_grounding):
 
 
 def test_box_summary_appends_class_scores_size_and_centre(tiny_grounding):
-    from ws3dvg.errors import ParamsError
+    from ws3dvg.engine.errors import ParamsError
     from ws3dvg.grounding.data import GroundingSet, proposal_inputs
 
     paths = tiny_grounding

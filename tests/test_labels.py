@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-
-from ws3dvg.labels import CLASSES18, LabelMap, nyu40_to_class18
-
 from conftest import REAL_LABEL_TABLE
+
+from ws3dvg.scannet.labels import CLASSES18, LabelMap, nyu40_to_class18
 
 
 @pytest.fixture(scope="module")

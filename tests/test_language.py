@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ws3dvg.annotations import build_table, decode_stimulus_id, read_referit3d, read_scanrefer
-from ws3dvg.errors import DataError
-from ws3dvg.labels import LabelMap
+from ws3dvg.engine.errors import DataError
+from ws3dvg.scannet.labels import LabelMap
+from ws3dvg.text.annotations import build_table, decode_stimulus_id, read_referit3d, read_scanrefer
 from ws3dvg.text.glove import embedding_matrix, load_glove
 from ws3dvg.text.vocab import KEYWORD, PADDING, Vocabulary, encode_batch
 
@@ -68,7 +68,7 @@ def test_unique_is_scanrefers_annotated_objects_not_the_scenes_instances(labels)
                 # an unknown name is `others`; a second `others` object makes both "multiple"
                 {"scene_id": "scene0000_00", "object_id": "3", "object_name": "flux_capacitor", "description": "a"},
                 {"scene_id": "scene0000_00", "object_id": "4", "object_name": "wall", "description": "b"}])
-    from ws3dvg.annotations import scanrefer_same_class
+    from ws3dvg.text.annotations import scanrefer_same_class
 
     raw["split"] = raw["split"].fillna("train")
     assert scanrefer_same_class(raw, labels).tolist() == [1, 1, 1, 1, 2, 2]
@@ -162,7 +162,7 @@ def test_glove_pickle_and_text(tmp_path):
 
 
 def test_mask_table_on_synthetic(tiny_synth, tiny_h5, labels):
-    from ws3dvg.annotations import scene_classes_from_h5
+    from ws3dvg.text.annotations import scene_classes_from_h5
     from ws3dvg.text.masking import mask_table, read_masked, write_masked
     from ws3dvg.text.tagger import RuleTagger
 

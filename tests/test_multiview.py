@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ws3dvg.errors import DataError
+from ws3dvg.engine.errors import DataError
 from ws3dvg.models.enet import ENet, load_enet
-from ws3dvg.multiview import load_frames, project_features
+from ws3dvg.multiview.projection import load_frames, project_features
 
 
 def _published_enet_shapes(num_classes=41):
@@ -114,7 +114,7 @@ def test_projection_geometry():
 
 def test_projection_on_synthetic_frames(tiny_synth, tiny_h5):
     """Points of a synthetic scene seen by its frames get features; with a random ENet, the pipeline runs."""
-    from ws3dvg.multiview import project_all
+    from ws3dvg.multiview.projection import project_all
 
     cfg = {"image_size": [64, 48], "frames_per_scene": 0, "depth_threshold": 0.1, "batch_size": 4}
     stats = project_all(ENet(), str(tiny_synth / "frames"), str(tiny_h5), ["scene0000_00"], cfg,

@@ -1,10 +1,9 @@
 """dvc.yaml / params.yaml / Snakefile wiring, run for real in throwaway clones (tiny params)."""
 
 import yaml
-
-from ws3dvg.pipeline import load_stages
-
 from conftest import REPO, make_clone, run, tiny_params
+
+from ws3dvg.engine.workflow import load_stages
 
 
 def test_snakefile_rules_come_from_dvc_yaml():
@@ -105,7 +104,7 @@ def test_end_to_end_repro_metrics_diff_and_cli(tmp_path):
                           "--out", str(tmp_path / "cli")], cwd=clone, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "box centre" in res.stdout
-    from ws3dvg.scannet_io import read_mesh
+    from ws3dvg.scannet.io import read_mesh
 
     ply = next((tmp_path / "cli").glob("*.ply"))
     assert len(read_mesh(ply).faces) == 144  # one wireframe box: 12 bars x 12 triangles

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ws3dvg import pointops as ops
+from ws3dvg.ops import pointops as ops
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

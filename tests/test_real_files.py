@@ -15,13 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from ws3dvg.annotations import (build_table, decode_stimulus_id, read_referit3d, read_scanrefer,
-                                scanrefer_same_class, scene_classes_from_boxes)
-from ws3dvg.labels import LabelMap, nyu40_to_class18
-from ws3dvg.scannet_io import read_aligned_boxes, read_axis_alignment, read_split
-
 from conftest import REAL_LABEL_TABLE, REPO
+
+from ws3dvg.scannet.io import read_aligned_boxes, read_axis_alignment, read_split
+from ws3dvg.scannet.labels import LabelMap, nyu40_to_class18
+from ws3dvg.text.annotations import (
+    build_table,
+    decode_stimulus_id,
+    read_referit3d,
+    read_scanrefer,
+    scanrefer_same_class,
+    scene_classes_from_boxes,
+)
 
 REAL = REPO.parent / "shared" / "real"
 if not REAL.is_dir():
@@ -97,7 +102,7 @@ def _v1_scan(tmp_path: Path) -> Path:
 
 
 def test_v1_scan_preprocesses_and_matches_released_boxes(tmp_path, labels, caplog):
-    from ws3dvg.preprocess import preprocess_scenes, read_scene
+    from ws3dvg.scannet.preprocess import preprocess_scenes, read_scene
 
     scans = _v1_scan(tmp_path)
     stats = preprocess_scenes(scans, {"train": [V1_SCENE]}, labels, tmp_path / "o.h5")
@@ -113,7 +118,7 @@ def test_v1_scan_preprocesses_and_matches_released_boxes(tmp_path, labels, caplo
 
 
 def test_v1_scan_with_the_v1_label_table(tmp_path):
-    from ws3dvg.preprocess import preprocess_scenes
+    from ws3dvg.scannet.preprocess import preprocess_scenes
 
     v1 = LabelMap.read(SCANNET / "scans_v1" / "scannet-labels.combined.tsv")  # `category` column, one unmapped row
     assert "storage" not in v1 and v1.nyu40("trashcan") == 39
@@ -122,8 +127,8 @@ def test_v1_scan_with_the_v1_label_table(tmp_path):
 
 
 def test_v1_scan_unknown_label_is_skipped_not_fatal(tmp_path, caplog):
-    from ws3dvg.errors import DataError
-    from ws3dvg.preprocess import preprocess_scenes
+    from ws3dvg.engine.errors import DataError
+    from ws3dvg.scannet.preprocess import preprocess_scenes
 
     scans = _v1_scan(tmp_path)
     table = tmp_path / "labels.tsv"  # the v2 table without "trash can": v1's "trashcan" resolves to nothing
@@ -265,7 +270,7 @@ def tagger(labels):
 
 
 def _tokens(path):
-    from ws3dvg.annotations import _parse_tokens
+    from ws3dvg.text.annotations import _parse_tokens
 
     if path.suffix == ".json":
         return [_parse_tokens(r["token"]) for r in json.loads(path.read_text())]

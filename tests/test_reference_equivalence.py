@@ -13,12 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from ws3dvg.grounding.losses import (distillation_loss, language_loss, mil_nce, reconstruction_loss,
-                                     teacher_losses)
-from ws3dvg.models.grounding import Teacher
-
 from conftest import TINY_GROUNDING, no_dropout
+
+from ws3dvg.grounding.losses import distillation_loss, language_loss, mil_nce, reconstruction_loss, teacher_losses
+from ws3dvg.models.grounding import Teacher
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference" / "ws3dvg_head.npz"
 # their JointNet's module names -> ours; everything below the prefix is named as theirs

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from ws3dvg import scannet_io as sio
-from ws3dvg.geometry import box_iou, instance_boxes, transform_points
-from ws3dvg.labels import LabelMap
-from ws3dvg.preprocess import process_scene, read_scene
+from ws3dvg.ops.geometry import box_iou, instance_boxes, transform_points
+from ws3dvg.scannet import io as sio
+from ws3dvg.scannet.labels import LabelMap
+from ws3dvg.scannet.preprocess import process_scene, read_scene
 from ws3dvg.synth.scene import box_surface
 
 

@@ -4,13 +4,11 @@ steps do, and an interrupted captured run resumes."""
 
 import pytest
 import torch
-
-from ws3dvg.grounding.data import collate
-from ws3dvg.grounding.losses import teacher_losses
-from ws3dvg.grounding.data import grounding_set
-from ws3dvg.grounding.teacher import build_teacher
-
 from conftest import TINY_GROUNDING, no_dropout
+
+from ws3dvg.grounding.data import collate, grounding_set
+from ws3dvg.grounding.losses import teacher_losses
+from ws3dvg.grounding.teacher import build_teacher
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run on the device)")
 
@@ -52,7 +50,7 @@ def test_graph_steps_give_the_eager_losses(tiny_grounding):
     """The same weights, batches and RNG stream: the first steps' loss terms agree, replayed or eager. (Weights
     after whole epochs are no fair comparison: float-level differences between kernels flip top-K and rank
     decisions, and training diverges from there, eager against eager on two GPUs too.)"""
-    from ws3dvg.training import StepRunner, make_optimizer
+    from ws3dvg.engine.training import StepRunner, make_optimizer
 
     cfg = dict(TINY_GROUNDING, amp=False)
     ds = grounding_set(tiny_grounding, "train", cfg)

@@ -5,11 +5,10 @@ import json
 
 import numpy as np
 import pandas as pd
-
-from ws3dvg.text.tokens import tokenize
-from ws3dvg.synth.world import synthesize
-
 from conftest import TINY_SYNTH
+
+from ws3dvg.synth.world import synthesize
+from ws3dvg.text.tokens import tokenize
 
 
 def _digest(root):
@@ -49,7 +48,7 @@ def test_descriptions_use_relations_and_attributes(tiny_synth):
 
 
 def test_many_objects_of_one_class_per_room(tiny_h5):
-    from ws3dvg.preprocess import read_scene
+    from ws3dvg.scannet.preprocess import read_scene
 
     counts = np.bincount(read_scene(tiny_h5, "scene0000_00")["box_class18"].clip(min=0), minlength=18)
     assert counts.max() >= 2

@@ -4,8 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from ws3dvg.errors import DataError
-from ws3dvg.tables import read_tables
+from ws3dvg.engine.errors import DataError
+from ws3dvg.scannet.tables import read_tables
 
 
 @pytest.fixture()
@@ -42,7 +42,7 @@ def test_missing_scene_and_mixed_widths_name_the_file(tables, tmp_path):
 
 @pytest.mark.parametrize("budget", [1, 40, 1 << 30])
 def test_windows_yield_every_scene_in_order_within_the_budget(tables, budget):
-    from ws3dvg.tables import iter_tables
+    from ws3dvg.scannet.tables import iter_tables
 
     path, arrays = tables
     names = ["scene0004_00", "scene0001_00", "scene0000_00", "scene0002_00"]

@@ -1,12 +1,11 @@
 """Keyword masking on hand-written ScanRefer-style sentences, keyword positions written out."""
 
 import pytest
+from conftest import REAL_LABEL_TABLE
 
-from ws3dvg.text.tokens import tokenize
 from ws3dvg.synth.world import LABEL_ROWS
 from ws3dvg.text.tagger import RuleTagger
-
-from conftest import REAL_LABEL_TABLE
+from ws3dvg.text.tokens import tokenize
 
 CASES = [
     # sentence, expected keywords in order of position

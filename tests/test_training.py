@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from ws3dvg.training import Checkpoint, EpochBatchSampler, EpochLoader, epoch_key, input_fingerprint, make_loader
+from ws3dvg.engine.training import Checkpoint, EpochBatchSampler, EpochLoader, epoch_key, input_fingerprint, make_loader
 
 
 def _model_and_opt():

@@ -14,16 +14,16 @@ import h5py
 import numpy as np
 import torch
 
-from .errors import DataError
+from .engine.errors import DataError
 
 
 def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = "auto") -> dict:
-    from .config import load_params, resolve_device
+    from .engine.config import load_params, resolve_device
     from .grounding.data import collate, prepare_proposals, proposal_inputs
     from .grounding.student import build_student
     from .grounding.visualize import PRED_COLOR, write_scene_ply, write_topdown_png
-    from .labels import OTHERS
-    from .preprocess import read_scene
+    from .scannet.labels import OTHERS
+    from .scannet.preprocess import read_scene
     from .text.tokens import tokenize
     from .text.vocab import Vocabulary, encode_batch
 

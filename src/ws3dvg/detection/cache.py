@@ -5,7 +5,7 @@ Layout of `<split>.h5`, one group per scene (P proposals; P = detector.num_propo
   center      (P, 3)    float32  box centre (aligned frame, metres)
   size        (P, 3)    float32  box size
   heading     (P,)      float32  0 (ScanNet boxes are axis-aligned)
-  corners     (P, 8, 3) float32  ws3dvg.geometry.box_corners order
+  corners     (P, 8, 3) float32  ws3dvg.ops.geometry.box_corners order
   objectness  (P,)      float32  probability
   class_scores(P, 18)   float32  class probabilities (CLASSES18 order)
   class_logits(P, 18)   float32  the detector's class logits (gt mode: log of class_scores); the authors'
@@ -27,10 +27,10 @@ import h5py
 import numpy as np
 import torch
 
-from ..atomic import atomic_file
-from ..errors import DataError
-from ..geometry import box_corners
-from ..tables import iter_tables
+from ..engine.atomic import atomic_file
+from ..engine.errors import DataError
+from ..ops.geometry import box_corners
+from ..scannet.tables import iter_tables
 from .data import SceneSet
 from .train import proposal_scores, run_detector
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataError
+from ..engine.errors import DataError
 
 log = logging.getLogger(__name__)
 

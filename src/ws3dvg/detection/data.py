@@ -11,11 +11,11 @@ import math
 import numpy as np
 import torch
 
-from ..errors import DataError
-from ..geometry import box_corners
-from ..preprocess import read_scene
-from ..tables import read_tables
-from ..training import epoch_key
+from ..engine.errors import DataError
+from ..engine.training import epoch_key
+from ..ops.geometry import box_corners
+from ..scannet.preprocess import read_scene
+from ..scannet.tables import read_tables
 
 FEATURE_DIMS = {"height": 1, "color": 3, "normal": 3, "multiview": 128}
 

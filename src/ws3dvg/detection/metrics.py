@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..geometry import box_iou
-from ..labels import CLASSES18
+from ..ops.geometry import box_iou
+from ..scannet.labels import CLASSES18
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..training import Checkpoint, EpochLoader, autocast, make_loader, save_weights, seed_everything, to_device
-from ..tracking import Curves
+from ..engine.tracking import Curves
+from ..engine.training import Checkpoint, EpochLoader, autocast, make_loader, save_weights, seed_everything, to_device
+from ..models.detector import build_detector
 from .data import SceneSet, class_mean_sizes, collate, feature_dim, read_mean_sizes
 from .loss import detection_loss
 from .metrics import mean_ap, nms
-from ..models.detector import build_detector
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import torch
 
-from ..errors import DataError, ParamsError
+from ..engine.errors import DataError, ParamsError
+from ..engine.training import epoch_key
 from ..text.masking import read_masked
-from ..training import epoch_key
 
 PROPOSAL_FIELDS = ("center", "size", "corners", "objectness", "class_scores", "class_logits", "features", "seed_index",
                    "multiview", "box_colour")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from ..errors import DataError
-from ..geometry import box_iou
+from ..engine.errors import DataError
+from ..ops.geometry import box_iou
 
 
 def target_boxes(preprocessed_h5: str, scene_ids, object_ids) -> np.ndarray:

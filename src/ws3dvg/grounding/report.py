@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import box_iou
+from ..ops.geometry import box_iou
 from .evaluation import accuracy_table
 
 
@@ -29,7 +29,7 @@ def baseline_choices(center, size, prop_valid, class_scores, pred_class, targets
 def random_same_type_boxes(lang: dict, preprocessed_h5: str, seed: int) -> np.ndarray | None:
     """ReferIt3D's chance: one of the target's same-type objects (target + distractors of stimulus_id)
     drawn uniformly per sentence; (N, 6) ground-truth boxes, or None for data without stimulus ids."""
-    from ..annotations import decode_stimulus_id
+    from ..text.annotations import decode_stimulus_id
     from .evaluation import target_boxes
 
     stimuli = lang.get("stimulus_id")

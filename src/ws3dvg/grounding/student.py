@@ -10,12 +10,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..engine.tracking import Curves
+from ..engine.training import (
+    Checkpoint,
+    EpochLoader,
+    StepRunner,
+    autocast,
+    make_loader,
+    make_optimizer,
+    seed_everything,
+    step_mode,
+    to_device,
+)
 from ..models.grounding import Student, departure, draw_word_dropout, relation_kind
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
-from ..tracking import Curves
-from ..training import (Checkpoint, EpochLoader, StepRunner, autocast, make_loader, make_optimizer, seed_everything,
-                        step_mode, to_device)
 from .data import GroundingSet, collate, grounding_set, proposal_inputs
 from .evaluation import target_boxes
 from .losses import distillation_loss, full_supervision_loss, hard_distillation_loss, language_loss
@@ -47,8 +56,8 @@ def has_joint_head(teacher_state: dict | None) -> bool:
 
 def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
     """Per sentence the proposal of highest IoU with the target box, -1 when below 0.25."""
+    from ..ops.geometry import box_iou
     from .data import load_proposals
-    from ..geometry import box_iou
 
     lang = read_masked(paths["masked"], split)
     targets = target_boxes(paths["preprocessed"], lang["scene_id"], lang["object_id"])

@@ -20,16 +20,26 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..atomic import atomic_file
+from ..engine.atomic import atomic_file
+from ..engine.tracking import Curves
+from ..engine.training import (
+    Checkpoint,
+    EpochLoader,
+    StepRunner,
+    autocast,
+    make_loader,
+    make_optimizer,
+    save_weights,
+    seed_everything,
+    step_mode,
+    to_device,
+)
 from ..models.grounding import Teacher, draw_random_mask
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
-from ..tracking import Curves
-from ..training import (Checkpoint, EpochLoader, StepRunner, autocast, make_loader, make_optimizer, save_weights,
-                        seed_everything, step_mode, to_device)
 from .data import GroundingSet, collate, grounding_set
-from .losses import teacher_losses
 from .evaluation import chosen_iou, target_boxes
+from .losses import teacher_losses
 
 log = logging.getLogger(__name__)
 

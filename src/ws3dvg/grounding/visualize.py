@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_file
-from ..geometry import box_corners
+from ..engine.atomic import atomic_file
+from ..ops.geometry import box_corners
 
 EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [7, 4], [0, 4], [1, 5], [2, 6], [3, 7]])
 GT_COLOR, PRED_COLOR = (40, 200, 40), (230, 40, 40)
@@ -34,7 +34,7 @@ def wireframe(box: np.ndarray, color, radius: float = 0.015) -> tuple[np.ndarray
 
 def write_scene_ply(path: str | Path, points: np.ndarray, colors: np.ndarray, boxes: list[tuple[np.ndarray, tuple]]) -> None:
     """Scene points (as vertices) plus box wireframes (as faces) in one binary PLY."""
-    from ..scannet_io import Mesh, write_mesh
+    from ..scannet.io import Mesh, write_mesh
 
     verts, cols, faces = [points.astype(np.float32)], [colors.astype(np.uint8)], []
     offset = len(points)

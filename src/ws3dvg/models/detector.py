@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import pointops as ops
+from ..ops import pointops as ops
 from .pointnet2 import PointNet2Backbone, SAModule
 
 

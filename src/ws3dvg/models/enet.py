@@ -136,7 +136,7 @@ def _released_layout(state: dict) -> dict:
 def load_enet(path, device="cpu") -> ENet:
     """ENet weights in the released layout (ScanRefer's scannetv2_enet.pth), in this project's older
     layout, or saved by train_enet; strict, with an error that names the file and what does not fit."""
-    from ..errors import DataError
+    from ..engine.errors import DataError
 
     try:
         state = torch.load(path, map_location=device, weights_only=False)

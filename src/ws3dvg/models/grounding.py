@@ -1,4 +1,4 @@
-"""Grounding networks (DESIGN.md section 3): language encoder, relation encoder, masked-keyword
+"""Grounding networks (docs/design.md §3): language encoder, relation encoder, masked-keyword
 reconstruction decoder (the teacher's fine stage) and the two-stage student's match head.
 
 The modules follow the authors' code (WS-3DVG: LangModule, RelationModule, ReconstructModule,

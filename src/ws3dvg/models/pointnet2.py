@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import pointops as ops
+from ..ops import pointops as ops
 
 
 class _BN(nn.Module):

@@ -14,11 +14,19 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..geometry import transform_points
-from ..labels import LABEL_TABLE_COLUMNS
-from ..parallel import process_pool
-from ..scannet_io import Mesh, write_aggregation, write_depth, write_label_image, write_matrix, write_mesh, \
-    write_meta, write_segs
+from ..engine.parallel import process_pool
+from ..ops.geometry import transform_points
+from ..scannet.io import (
+    Mesh,
+    write_aggregation,
+    write_depth,
+    write_label_image,
+    write_matrix,
+    write_mesh,
+    write_meta,
+    write_segs,
+)
+from ..scannet.labels import LABEL_TABLE_COLUMNS
 from .describe import describe_room
 from .render import camera_poses, intrinsic_matrix, render, sample_surface
 from .scene import build_mesh, layout_room, random_axis_alignment

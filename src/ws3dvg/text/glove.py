@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..engine.errors import DataError
 from .vocab import UNK, Vocabulary
 
 

@@ -7,7 +7,7 @@ HDF5 layout (`masked.h5`), one group per split (`train`, `val`):
   object_id (N,)   int64   ScanNet objectId of the target (evaluation only; training never reads it)
   class18   (N,)   int64   target class from object_name
   unique    (N,)   bool     n_same_class == 1
-  n_same_class (N,) int64  the benchmark's same-class count (annotations.py: ScanRefer's annotated objects
+  n_same_class (N,) int64  the benchmark's same-class count (text/annotations.py: ScanRefer's annotated objects
                            of the target's class, ReferIt3D's target + distractors)
   hard, view_dep (N,) int8  ReferIt3D flags, -1 for ScanRefer
   scene_id, ann_id, object_name, description, stimulus_id (N,) str  (stimulus_id "" for ScanRefer)
@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_file
+from ..engine.atomic import atomic_file
 from .audit import masker_report
 from .vocab import KEYWORD, PADDING, Vocabulary, encode_batch
 

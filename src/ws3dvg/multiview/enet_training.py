@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .labels import LabelMap
-from .models.enet import ENet, normalize
-from .multiview import frame_ids
-from .scannet_io import read_label_image
-from .training import autocast, seed_everything
+from ..engine.training import autocast, seed_everything
+from ..models.enet import ENet, normalize
+from ..scannet.io import read_label_image
+from ..scannet.labels import LabelMap
+from .projection import frame_ids
 
 log = logging.getLogger(__name__)
 

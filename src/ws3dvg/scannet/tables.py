@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .errors import DataError
+from ..engine.errors import DataError
 
 
 def read_tables(path: str | Path, names: list[str], workers: int = 1, dtype=None,

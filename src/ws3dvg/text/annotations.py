@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .labels import LabelMap
-from .text.tokens import clean_tokens, tokenize
+from ..engine.errors import DataError
+from ..scannet.labels import LabelMap
+from .tokens import clean_tokens, tokenize
 
 log = logging.getLogger(__name__)
 VIEW_WORDS = {"front", "behind", "back", "right", "left", "facing", "leftmost", "rightmost", "looking", "across"}
@@ -219,7 +219,7 @@ def build_table(raw: pd.DataFrame, scene_classes: dict[str, np.ndarray], labels:
 def scene_classes_from_boxes(boxes: np.ndarray) -> np.ndarray:
     """(M, 8) ScanRefer aligned boxes (last column objectId) -> (M, 2) [instance id, class18], as
     `scene_classes_from_h5` gives for a preprocessed scene."""
-    from .labels import nyu40_to_class18
+    from ..scannet.labels import nyu40_to_class18
 
     return np.stack([boxes[:, 7].astype(np.int64) + 1, nyu40_to_class18(boxes[:, 6].astype(np.int64))], 1)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from ..engine.errors import DataError
 
 log = logging.getLogger(__name__)
 

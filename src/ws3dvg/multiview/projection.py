@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .atomic import atomic_file
-from .errors import DataError
-from .models.enet import ENet, normalize
-from .scannet_io import read_depth, read_matrix
+from ..engine.atomic import atomic_file
+from ..engine.errors import DataError
+from ..models.enet import ENet, normalize
+from ..scannet.io import read_depth, read_matrix
 
 
 def frame_ids(frames_dir: Path, scene: str, count: int) -> list[str]:
@@ -110,8 +110,8 @@ def scene_features(model: ENet, frames_dir: Path, scene: str, points_raw: np.nda
 
 def project_all(model: ENet, frames_root: str, preprocessed: str, scenes: list[str], cfg: dict, out_path: str,
                 device) -> dict:
-    from .geometry import transform_points
-    from .preprocess import read_scene
+    from ..ops.geometry import transform_points
+    from ..scannet.preprocess import read_scene
 
     model.eval()
     covered, total = 0, 0

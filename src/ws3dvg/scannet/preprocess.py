@@ -22,12 +22,12 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from .atomic import atomic_file
-from .errors import DataError
-from .geometry import instance_boxes, transform_points, vertex_normals
+from ..engine.atomic import atomic_file
+from ..engine.errors import DataError
+from ..engine.parallel import process_pool
+from ..ops.geometry import instance_boxes, transform_points, vertex_normals
+from .io import read_aggregation, read_axis_alignment, read_mesh, read_segs, scan_paths
 from .labels import LabelMap, nyu40_to_class18
-from .parallel import process_pool
-from .scannet_io import read_aggregation, read_axis_alignment, read_mesh, read_segs, scan_paths
 
 log = logging.getLogger(__name__)
 

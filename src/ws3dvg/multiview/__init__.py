@@ -1,0 +1,1 @@
+"""Multiview features: ENet trained on the frames' label images, its features projected onto the points."""
