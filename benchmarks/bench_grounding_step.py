@@ -21,6 +21,7 @@ import yaml
 from bench_pointops import timeit
 
 from ws3dvg.grounding.losses import distillation_loss, teacher_losses
+from ws3dvg.grounding.recipe import Recipe
 from ws3dvg.models.grounding import Student, Teacher
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
@@ -66,9 +67,11 @@ def main():
     for b in args.batches:
         torch.manual_seed(0)
         g = torch.Generator().manual_seed(0)
-        teacher = Teacher(3500, 288, cfg).to(dev)
+        recipe = Recipe.from_params(cfg)
+        teacher = Teacher(3500, 288, cfg, class_candidates=recipe.class_candidates,
+                          joint_student=recipe.joint_student).to(dev)
         # the staged variant distils into a separate student afterwards: time both steps as one here
-        student = Student(3500, 288, cfg).to(dev) if teacher.match is None else None
+        student = None if recipe.joint_student else Student(3500, 288, cfg).to(dev)
         params = list(teacher.parameters()) + (list(student.parameters()) if student is not None else [])
         graph = bool(args.graph and dev.type == "cuda")
         opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=5e-4, fused=dev.type == "cuda", capturable=graph)
@@ -79,7 +82,7 @@ def main():
             with amp:
                 out = teacher(batch, random_mask=0.3)
                 sout = student(batch) if student is not None else None
-            loss, _ = teacher_losses(out, batch, cfg, epoch=5)
+            loss, _ = teacher_losses(out, batch, cfg, 5, recipe)
             if sout is not None:
                 loss = loss + distillation_loss(sout["scores"], out["candidates"], out["recon"].detach(),
                                                 out["candidate_valid"], batch["sent_mask"])

@@ -27,14 +27,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--relation", default="paper", choices=["paper", "ours"])
     ap.add_argument("--box-colour", action="store_true")
     ap.add_argument("--box-summary", action="store_true")
     ap.add_argument("--drop-detector-feature", action="store_true")
     ap.add_argument("--eval-every", type=int, default=10)
     args = ap.parse_args()
     params = yaml.safe_load(open("params.yaml"))
-    cfg = params["distill"]
+    # the student's architecture is the teacher's (as distill takes it from teacher.pt)
+    cfg = dict(params["distill"], **{k: params["teacher"][k] for k in ("hidden", "embedding_dim", "word_vectors")},
+               use_multiview=False)
     paths = {"masked": "data/language/masked.h5", "proposals_train": "data/proposals/train.h5",
              "proposals_val": "data/proposals/val.h5", "preprocessed": params["data"]["preprocessed"]}
     torch.manual_seed(0)
@@ -50,7 +51,7 @@ def main() -> None:
                 p["features"] = p["features"][:, pooled:]
     feature_dim = sets["train"][0].feature_dim
     print(f"feature dim {feature_dim}", flush=True)
-    model = build_student(dict(cfg, relation=args.relation), "data/language", feature_dim, 0, False)
+    model = build_student(cfg, "data/language", feature_dim, 0)
     opt = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=cfg["weight_decay"])
 
     def accuracy(split: str) -> float:

@@ -5,13 +5,14 @@ from pathlib import Path
 from ws3dvg.detection.cache import write_cache
 from ws3dvg.detection.data import feature_dim
 from ws3dvg.detection.train import scene_set
-from ws3dvg.engine.config import load_params, resolve_device, setup_logging
+from ws3dvg.engine import artifacts
+from ws3dvg.engine.config import load_params, resolve_device, run_stage, setup_logging
 from ws3dvg.engine.training import load_weights
 from ws3dvg.models.detector import build_detector
 from ws3dvg.scannet.preprocess import read_splits
 
 
-def main(weights: str = "models/detector/detector.pt", out_dir: str = "data/proposals") -> None:
+def main() -> None:
     log = setup_logging("cache_detector")
     params = load_params()
     cfg, data, mode = params["detector"], params["data"], params["proposals"]["mode"]
@@ -19,20 +20,20 @@ def main(weights: str = "models/detector/detector.pt", out_dir: str = "data/prop
     model = None
     if mode != "oracle":  # the oracle needs no detector
         model = build_detector(cfg, feature_dim(cfg["input_features"])).to(device)
-        model.load_state_dict(load_weights(weights, device)["model"])
+        model.load_state_dict(load_weights(artifacts.DETECTOR_WEIGHTS, device)["model"])
         model.eval()
     mv = data["multiview"] if "multiview" in cfg["input_features"] else None
     # each proposal carries the multiview feature at its seed, so grounding never reads the per-point file
     mv_out = data["multiview"] if Path(data["multiview"]).exists() else None
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    Path(artifacts.PROPOSALS).mkdir(parents=True, exist_ok=True)
     workers = params["runtime"]["workers"]  # processes that decompress the multiview tables
     for split, scenes in read_splits(data["preprocessed"]).items():
         # the oracle reads only the scenes' points and boxes
         ds = scene_set(cfg, data["preprocessed"], scenes, False, 0, mv, workers) if model is not None else \
             scene_set(dict(cfg, input_features=[]), data["preprocessed"], scenes, False, 0, None)
-        stats = write_cache(model, ds, cfg, mode, str(Path(out_dir) / f"{split}.h5"), device, mv_out, workers)
+        stats = write_cache(model, ds, cfg, mode, artifacts.proposals(split), device, mv_out, workers)
         log.info("%s: %s", split, stats)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

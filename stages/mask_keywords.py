@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ws3dvg.engine import artifacts
 from ws3dvg.engine.atomic import atomic_file, write_json
-from ws3dvg.engine.config import load_params, setup_logging
+from ws3dvg.engine.config import load_params, run_stage, setup_logging
 from ws3dvg.scannet.labels import LabelMap
 from ws3dvg.scannet.preprocess import read_splits
 from ws3dvg.text.annotations import build_table, read_referit3d, read_scanrefer, scene_classes_from_h5
@@ -15,7 +16,7 @@ from ws3dvg.text.masking import mask_table, write_masked
 from ws3dvg.text.tagger import make_tagger
 
 
-def main(out_dir: str = "data/language", metrics: str = "metrics/language.json") -> None:
+def main() -> None:
     log = setup_logging("mask_keywords")
     start = time.perf_counter()
     params = load_params()
@@ -29,15 +30,15 @@ def main(out_dir: str = "data/language", metrics: str = "metrics/language.json")
     table, report = build_table(raw, scene_classes_from_h5(data["preprocessed"]), labels, strict=cfg["strict"])
     tagger = make_tagger(cfg["tagger"], labels.table["raw_category"], cfg["spacy_model"], cfg["keyword_fallback"])
     arrays, vocab, stats = mask_table(table, tagger, cfg["min_count"], cfg["max_len"], cfg["sos_eos"])
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    write_masked(Path(out_dir) / "masked.h5", arrays,
+    Path(artifacts.LANGUAGE).mkdir(parents=True, exist_ok=True)
+    write_masked(artifacts.MASKED, arrays,
                  {"max_len": cfg["max_len"], "sos_eos": cfg["sos_eos"], "dataset": cfg["dataset"]})
-    with atomic_file(Path(out_dir) / "vocab.json") as tmp:
+    with atomic_file(Path(artifacts.LANGUAGE) / "vocab.json") as tmp:
         vocab.save(tmp)
     stats.update(report=report.summary())
-    write_json(metrics, stats)  # no wall times in metrics: same inputs, same bytes
+    write_json(artifacts.metrics("language"), stats)  # no wall times in metrics: same inputs, same bytes
     log.info("%s (%.2f s)", json.dumps(stats), time.perf_counter() - start)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

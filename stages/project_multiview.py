@@ -2,7 +2,7 @@
 
 import time
 
-from ws3dvg.engine.config import load_params, resolve_device, setup_logging
+from ws3dvg.engine.config import load_params, resolve_device, run_stage, setup_logging
 from ws3dvg.models.enet import load_enet
 from ws3dvg.multiview.projection import project_all
 from ws3dvg.scannet.preprocess import read_splits
@@ -22,4 +22,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

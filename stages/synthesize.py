@@ -1,14 +1,14 @@
 """Stage synthesize: write the embedded synthetic ScanNet (scans, frames, meta, ScanRefer, Sr3D)."""
 
 import json
-import sys
 
+from ws3dvg.engine import artifacts
 from ws3dvg.engine.atomic import atomic_dir
-from ws3dvg.engine.config import load_params, setup_logging
+from ws3dvg.engine.config import load_params, run_stage, setup_logging
 from ws3dvg.synth.world import synthesize
 
 
-def main(out_dir: str = "data/synthetic") -> None:
+def main(out_dir: str = artifacts.SYNTHETIC) -> None:
     log = setup_logging("synthesize")
     params = load_params()
     with atomic_dir(out_dir) as tmp:
@@ -18,4 +18,4 @@ def main(out_dir: str = "data/synthetic") -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(main)

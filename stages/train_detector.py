@@ -1,18 +1,17 @@
 """Stage train_detector: train the detector with box labels (or evaluate a pretrained one)."""
 
-from pathlib import Path
 
 from ws3dvg.detection.checkpoints import load_pretrained
 from ws3dvg.detection.data import feature_dim
 from ws3dvg.detection.train import evaluate_detector, mean_sizes, save_detector, scene_set, train_detector
+from ws3dvg.engine import artifacts
 from ws3dvg.engine.atomic import write_json
-from ws3dvg.engine.config import load_params, resolve_device, setup_logging
+from ws3dvg.engine.config import load_params, resolve_device, run_stage, setup_logging
 from ws3dvg.models.detector import build_detector
 from ws3dvg.scannet.preprocess import read_splits
 
 
-def main(out_dir: str = "models/detector", metrics: str = "metrics/detector.json",
-         live_dir: str = "metrics/detector_train") -> None:
+def main() -> None:
     log = setup_logging("train_detector")
     params = load_params()
     cfg, data = params["detector"], params["data"]
@@ -26,14 +25,14 @@ def main(out_dir: str = "models/detector", metrics: str = "metrics/detector.json
         val_set = scene_set(cfg, data["preprocessed"], splits["val"], False, 0, mv, params["runtime"]["workers"])
         result = evaluate_detector(model, val_set, cfg, device)
     else:
-        out = train_detector(cfg, data["preprocessed"], splits, out_dir, live_dir, device, params["base"]["seed"], mv,
+        out = train_detector(cfg, data["preprocessed"], splits, artifacts.DETECTOR, artifacts.curves("detector"), device, params["base"]["seed"], mv,
                              params["runtime"]["loader_workers"], params["runtime"]["checkpoint_every_s"],
                              params["runtime"]["workers"])
         model, result = out["model"], out["metrics"]
-    save_detector(Path(out_dir) / "detector.pt", model, cfg)
-    write_json(metrics, {k: v for k, v in result.items()})
+    save_detector(artifacts.DETECTOR_WEIGHTS, model, cfg)
+    write_json(artifacts.metrics("detector"), {k: v for k, v in result.items()})
     log.info("val mAP@0.25 %.3f  mAP@0.5 %.3f", result["mAP@0.25"], result["mAP@0.5"])
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ws3dvg.detection.checkpoints import load_pretrained, rename, unwrap
+from ws3dvg.detection.checkpoints import load_pretrained, rename
 from ws3dvg.detection.metrics import average_precision, match_detections, mean_ap, nms
 from ws3dvg.ops.geometry import box_iou, oriented_box_iou
 
@@ -121,8 +121,9 @@ def test_tiny_detector_overfits_two_scenes(tiny_h5):
 
 @pytest.mark.parametrize("mode", ["detector", "gt"])
 def test_cache_layout(tiny_h5, tmp_path, mode):
-    from ws3dvg.detection.cache import read_proposals, write_cache
+    from ws3dvg.detection.cache import write_cache
     from ws3dvg.detection.data import SceneSet, feature_dim
+    from ws3dvg.detection.proposals import read_proposals
     from ws3dvg.models.detector import build_detector
     from ws3dvg.scannet.preprocess import read_scene
 
@@ -138,7 +139,7 @@ def test_cache_layout(tiny_h5, tmp_path, mode):
             h5.create_dataset(s, data=t, compression="gzip")
     stats = write_cache(model, ds, cfg, mode, str(tmp_path / "val.h5"), torch.device("cpu"), str(tmp_path / "mv.h5"), 2)
     assert stats["scenes"] == 2
-    p = read_proposals(str(tmp_path / "val.h5"), "scene0002_00")
+    p = read_proposals(str(tmp_path / "val.h5"), ["scene0002_00"])["scene0002_00"]
     scene = read_scene(tiny_h5, "scene0002_00")
     np.testing.assert_array_equal(p["multiview"], tables["scene0002_00"][p["seed_index"]])  # each seed's own row
     n = (scene["box_class18"] >= 0).sum() if mode == "gt" else cfg["num_proposal"]

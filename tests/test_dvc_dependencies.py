@@ -122,7 +122,7 @@ def test_dvc_yaml_lists_the_params_read(stage):
 def test_the_closure_finds_function_level_and_relative_imports():
     closure = {p.relative_to(SRC).as_posix() for p in import_closure(REPO / "stages" / "evaluate.py")}
     assert "ws3dvg/models/grounding.py" in closure       # through grounding/student.py's relative import
-    assert "ws3dvg/text/annotations.py" in closure            # a function-level import in grounding/report.py
+    assert "ws3dvg/text/annotations.py" in closure            # a function-level import in grounding/evaluation.py
     assert "params.schema.yaml" not in closure
 
 
@@ -134,3 +134,27 @@ def test_the_real_data_path_never_imports_the_synthetic_world():
         assert not synth, f"stage {stage} imports {synth}"
     cli = {p.as_posix() for p in import_closure(SRC / "ws3dvg" / "cli.py")}
     assert not any("ws3dvg/synth/" in p for p in cli)
+
+
+def test_dvc_yaml_names_the_artifact_paths_of_engine_artifacts():
+    """Paths live in engine/artifacts.py for the code; dvc.yaml must name the same ones (it cannot import them)."""
+    from ws3dvg.engine import artifacts
+
+    declared = set()
+    for spec in DVC.values():
+        for key in ("outs", "deps", "metrics", "plots"):
+            for entry in spec.get(key, []):
+                declared.add(next(iter(entry)) if isinstance(entry, dict) else entry)
+    constants = {v for k, v in vars(artifacts).items() if k.isupper() and isinstance(v, str)}
+    wanted = constants | {artifacts.proposals(s) for s in ("train", "val")} | {artifacts.student_weights()}
+    wanted |= {artifacts.metrics(s) for s in ("language", "enet", "detector", "teacher", "eval", "preprocess")}
+    wanted |= {artifacts.curves(s) + "/metrics.json" for s in ("detector", "teacher", "distill")}
+
+    def named(path):  # a file inside a declared folder counts
+        return any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared)
+
+    assert not sorted(p for p in wanted if not named(p))
+    # and every stage's own outputs are among the artifacts (no stage writes where the code does not know)
+    outs = {next(iter(e)) if isinstance(e, dict) else e for spec in DVC.values() for e in spec.get("outs", [])}
+    code_paths = wanted | {"${data.preprocessed}", "${data.multiview}"}
+    assert not sorted(o for o in outs if o not in code_paths)

@@ -1,6 +1,8 @@
 """Teacher and student pieces against hand computations; weak-supervision invariance; resume."""
 
+import dataclasses
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -182,12 +184,28 @@ def test_accuracy_aggregation():
 
 def _train(paths, out_dir, cfg=None):
     from ws3dvg.grounding.data import grounding_set
+    from ws3dvg.grounding.recipe import Recipe
     from ws3dvg.grounding.teacher import run_teacher, train_teacher
 
     cfg = dict(cfg or TINY_GROUNDING)
-    model = train_teacher(cfg, paths, torch.device("cpu"), 5, str(out_dir), str(out_dir / "live"))["model"]
-    ds = grounding_set(paths, "train", cfg)
+    recipe = Recipe.from_params(cfg)
+    model = train_teacher(cfg, recipe, paths, torch.device("cpu"), 5, str(out_dir), str(out_dir / "live"))["model"]
+    ds = grounding_set(paths, "train", cfg, recipe)
     return model, run_teacher(model, ds, cfg, torch.device("cpu"))
+
+
+def _student_config(teacher_cfg=None, **distill):
+    """What distill builds from its section and the saved teacher (architecture and recipe)."""
+    from ws3dvg.grounding.recipe import Recipe
+    from ws3dvg.grounding.student import student_config
+
+    teacher_cfg = teacher_cfg or TINY_GROUNDING
+    saved = dict(teacher_cfg, recipe=Recipe.from_params(teacher_cfg).to_dict())
+    section = dict({k: TINY_GROUNDING[k] for k in ("word_dropout", "lang_num_max", "batch_size", "epochs", "lr",
+                                                    "weight_decay", "amp")}, reference_full=False,
+                   init_from_teacher=False, lang_cls_weight=1.0)
+    section.update(distill)
+    return student_config(section, section.pop("supervision", "weak"), saved)
 
 
 def test_teacher_never_reads_the_target(tiny_grounding, tmp_path):
@@ -238,8 +256,9 @@ def test_student_learns_from_knowledge(tiny_grounding, tmp_path, hard):
     paths = dict(tiny_grounding)
     _, know = _train(paths, tmp_path / "t")
     write_knowledge(str(tmp_path / "knowledge.h5"), {"train": know}, TINY_GROUNDING)
-    cfg = dict(TINY_GROUNDING, supervision="weak", init_from_teacher=False, lang_cls_weight=1.0, epochs=1,
-               hard_distillation=hard)
+    teacher = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], hard_distillation=hard))
+    cfg = _student_config(teacher, epochs=1)
+    assert cfg["recipe"]["hard_distillation"] is hard and cfg["hidden"] == TINY_GROUNDING["hidden"]
     model = train_student(cfg, dict(paths, knowledge=str(tmp_path / "knowledge.h5")), torch.device("cpu"), 0,
                           str(tmp_path / "s"), str(tmp_path / "s_live"), None)
     assert sum(p.numel() for p in model.parameters()) > 0
@@ -267,7 +286,8 @@ def test_dataset_inputs_box_colour_and_multiview(tiny_grounding):
 
 def test_box_summary_appends_class_scores_size_and_centre(tiny_grounding):
     from ws3dvg.engine.errors import ParamsError
-    from ws3dvg.grounding.data import GroundingSet, proposal_inputs
+    from ws3dvg.grounding.data import GroundingSet
+    from ws3dvg.grounding.recipe import Recipe
 
     paths = tiny_grounding
     plain = GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, box_colour=True)
@@ -287,11 +307,11 @@ def test_box_summary_appends_class_scores_size_and_centre(tiny_grounding):
         np.testing.assert_array_equal(p["features"], summary.proposals[scene]["features"][:, -27:])
     with pytest.raises(ParamsError, match="summary_only"):
         GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, summary_only=True)
-    # the switch is ours: the paper variant never appends, and a student config carries its teacher's flag
+    # the switch is ours: the paper variant never appends, and a student config carries its teacher's recipe
     teacher = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], box_summary=True))
-    assert proposal_inputs(teacher)["box_summary"] is True
-    assert proposal_inputs(dict(teacher, variant="paper"))["box_summary"] is False
-    assert proposal_inputs({"box_summary": True, "box_colour": False})["box_summary"] is True
+    assert Recipe.from_params(teacher).proposal_inputs()["box_summary"] is True
+    assert Recipe.from_params(dict(teacher, variant="paper")).proposal_inputs()["box_summary"] is False
+    assert Recipe.from_dict(_student_config(teacher)["recipe"]).box_summary is True
 
 
 def test_jointly_trained_head_is_the_weak_student(tiny_grounding, tmp_path):
@@ -305,14 +325,32 @@ def test_jointly_trained_head_is_the_weak_student(tiny_grounding, tmp_path):
     assert teacher.match is not None
     state = teacher.state_dict()
     history = [{"train/distill": 0.5}, {"train/distill": 0.25}]
-    cfg = dict(TINY_GROUNDING, supervision="weak", init_from_teacher=True, lang_cls_weight=1.0, epochs=1,
-               box_colour=True)
+    joint = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], staged_distillation=False))
+    cfg = _student_config(joint, init_from_teacher=True, epochs=1)
     student = train_student(cfg, paths, torch.device("cpu"), 0, str(tmp_path / "s"), str(tmp_path / "live"), state,
                             teacher_history=history)
     for k, v in student.state_dict().items():
         assert torch.equal(v, state[k]), k  # language, relation and match head: the teacher's, untouched
     curve = (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv")
     assert curve.exists() or (tmp_path / "live" / "metrics.json").exists()
+
+
+def test_recipe_is_the_only_reader_of_the_switches():
+    from ws3dvg.engine.errors import ParamsError
+    from ws3dvg.grounding.recipe import Recipe
+
+    ours = Recipe.from_params(TINY_GROUNDING)
+    assert Recipe.from_params(PAPER) == Recipe() and Recipe().is_paper and Recipe().joint_student
+    assert Recipe.from_dict(ours.to_dict()) == ours and not ours.is_paper
+    assert Recipe.from_dict({}) == Recipe()  # a recipe saved before a switch existed: the paper's choice
+    with pytest.raises(ParamsError, match="summary_only drops"):
+        Recipe(summary_only=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ours.box_colour = False
+    src = Path(__file__).resolve().parents[1] / "src" / "ws3dvg"
+    readers = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                     if '"departures"' in p.read_text() or '"variant"' in p.read_text())
+    assert readers == ["grounding/recipe.py"], readers
 
 
 def test_epoch_keys_give_that_epochs_grouping(tiny_grounding):
@@ -329,3 +367,17 @@ def test_epoch_keys_give_that_epochs_grouping(tiny_grounding):
         groups[epoch] = [tuple(ds[(epoch, i)]["sentence_index"]) for i in range(len(ds))]
         assert groups[epoch] == [tuple(ref[i]["sentence_index"]) for i in range(len(ref))]
     assert groups[0] != groups[1] or groups[1] != groups[2]
+
+
+def test_topdown_png_names_classes_and_verdict(tmp_path):
+    from ws3dvg.grounding.visualize import write_topdown_png
+
+    pts = np.random.default_rng(0).random((500, 3)) * 4
+    cols = np.full((500, 3), 128, np.uint8)
+    boxes = np.array([[1, 1, 0.5, 0.6, 0.6, 1.0], [3, 3, 0.4, 1.0, 0.5, 0.8]], np.float32)
+    write_topdown_png(tmp_path / "v.png", pts, cols, boxes, boxes[0], boxes[1], "the chair next to the table",
+                      ["chair", "table"], "miss, IoU 0.00")
+    from PIL import Image
+
+    img = Image.open(tmp_path / "v.png")
+    assert img.size == (640, 680) and img.format == "PNG"

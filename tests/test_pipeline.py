@@ -1,5 +1,7 @@
 """dvc.yaml / params.yaml / Snakefile wiring, run for real in throwaway clones (tiny params)."""
 
+import sys
+
 import yaml
 from conftest import REPO, make_clone, run, tiny_params
 
@@ -61,8 +63,8 @@ def _tiny_everything():
     det = {k: v for k, v in TINY_DETECTOR.items()}
     det.update(epochs=2, eval_every=1)
     teacher = dict(TINY_GROUNDING, eval_every=1)
-    distill = {k: teacher[k] for k in ("hidden", "embedding_dim", "word_vectors", "word_dropout", "lang_num_max",
-                                       "batch_size", "epochs", "lr", "weight_decay", "amp")}
+    distill = {k: teacher[k] for k in ("word_dropout", "lang_num_max", "batch_size", "epochs", "lr", "weight_decay",
+                                       "amp")}
     distill.update(supervision="weak", reference_full=True, init_from_teacher=True, lang_cls_weight=1.0)
     return tiny_params({"detector": det, "teacher": teacher, "distill": distill, "evaluate": {"visualize": 1}})
 
@@ -84,6 +86,13 @@ def test_end_to_end_repro_metrics_diff_and_cli(tmp_path):
     assert list((clone / "data" / "eval" / "views").glob("*.ply")) and list((clone / "data" / "eval" / "views").glob("*.png"))
     for f in ("metrics/detector.json", "metrics/teacher.json", "metrics/teacher_train/plots/metrics/train/mil.tsv"):
         assert (clone / f).exists(), f
+    import torch
+
+    teacher = torch.load(clone / "models/teacher/teacher.pt", weights_only=False)["config"]
+    student = torch.load(clone / "models/student/student.pt", weights_only=False)["config"]
+    # the recipe travels in the checkpoints, the raw switches do not; the student's architecture is the teacher's
+    assert student["recipe"] == teacher["recipe"] and "departures" not in teacher and "variant" not in student
+    assert all(student[k] == teacher[k] for k in ("hidden", "embedding_dim", "word_vectors", "use_multiview"))
     run(["git", "add", "-A"], clone)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"], clone)
 
@@ -103,7 +112,7 @@ def test_end_to_end_repro_metrics_diff_and_cli(tmp_path):
     res = subprocess.run(["ws3dvg", "ground", "--scene", scene, "--text", "the chair next to the table",
                           "--out", str(tmp_path / "cli")], cwd=clone, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    assert "box centre" in res.stdout
+    assert "box centre" in res.stdout and "(a " in res.stdout  # the chosen proposal's class is named
     from ws3dvg.scannet.io import read_mesh
 
     ply = next((tmp_path / "cli").glob("*.ply"))
@@ -111,3 +120,9 @@ def test_end_to_end_repro_metrics_diff_and_cli(tmp_path):
     bad = subprocess.run(["ws3dvg", "ground", "--scene", "scene9999_00", "--text", "a chair"], cwd=clone,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown scene 'scene9999_00'" in bad.stderr
+    # a bad params value: the stage prints the one line that matters, no traceback
+    params["teacher"]["topk"] = 0
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    res = subprocess.run([sys.executable, "-m", "stages.train_teacher"], cwd=clone, capture_output=True, text=True)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("train_teacher: error: params.yaml: teacher.topk"), res.stderr

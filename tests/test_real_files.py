@@ -236,7 +236,7 @@ def test_sr3d_rows(labels, aligned, splits):
 
 def test_random_same_type_baseline_is_one_over_n(labels, aligned, splits, tmp_path):
     """ReferIt3D's chance: a uniform pick among target + distractors hits the target 1/n of the time."""
-    from ws3dvg.grounding.report import random_same_type_boxes
+    from ws3dvg.grounding.evaluation import random_same_type_boxes
 
     table, _ = build_table(read_referit3d(NR3D, splits), aligned, labels)
     boxes = {s: read_aligned_boxes(SCANNET / "aligned_boxes" / f"{s}_aligned_bbox.npy")

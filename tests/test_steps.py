@@ -8,6 +8,7 @@ from conftest import TINY_GROUNDING, no_dropout
 
 from ws3dvg.grounding.data import collate, grounding_set
 from ws3dvg.grounding.losses import teacher_losses
+from ws3dvg.grounding.recipe import Recipe
 from ws3dvg.grounding.teacher import build_teacher
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (run on the device)")
@@ -15,20 +16,20 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs nee
 
 def test_fixed_padding_changes_no_number(tiny_grounding):
     cfg = dict(TINY_GROUNDING)
-    ds = grounding_set(tiny_grounding, "train", cfg)
+    ds = grounding_set(tiny_grounding, "train", cfg, Recipe.from_params(cfg))
     items = [ds[i] for i in range(min(2, len(ds)))]
     sizes = ds.static_sizes()
     loose = collate(items, {"sentences": cfg["lang_num_max"]})
     tight = collate(items, {k: v + 3 for k, v in sizes.items() if k != "sentences"} | {"sentences": cfg["lang_num_max"]})
     assert tight["features"].shape[1] > loose["features"].shape[1] and tight["ids"].shape[2] > loose["ids"].shape[2]
     torch.manual_seed(0)
-    model = build_teacher(cfg, tiny_grounding["language_dir"], ds.feature_dim, 0, False)
+    model = build_teacher(cfg, Recipe.from_params(cfg), tiny_grounding["language_dir"], ds.feature_dim, 0)
     model.train()  # batch statistics over real proposals only; no random draws at random_mask 0 and no word dropout
     model.cfg = dict(cfg, word_dropout=0.0)
     no_dropout(model)
     outs = [model(b) for b in (loose, tight)]
     for o, b in zip(outs, (loose, tight)):
-        o["total"], o["terms"] = teacher_losses(o, b, cfg, 0)
+        o["total"], o["terms"] = teacher_losses(o, b, cfg, 0, Recipe.from_params(cfg))
     a, b = outs
     torch.testing.assert_close(a["total"], b["total"])
     for k in a["terms"]:
@@ -42,7 +43,7 @@ def _train(paths, out_dir, step, epochs=3):
     from ws3dvg.grounding.teacher import train_teacher
 
     cfg = dict(TINY_GROUNDING, epochs=epochs, amp=False)
-    return train_teacher(cfg, paths, torch.device("cuda"), 5, str(out_dir), str(out_dir / "live"), step=step)["model"]
+    return train_teacher(cfg, Recipe.from_params(cfg), paths, torch.device("cuda"), 5, str(out_dir), str(out_dir / "live"), step=step)["model"]
 
 
 @cuda
@@ -53,7 +54,7 @@ def test_graph_steps_give_the_eager_losses(tiny_grounding):
     from ws3dvg.engine.training import StepRunner, make_optimizer
 
     cfg = dict(TINY_GROUNDING, amp=False)
-    ds = grounding_set(tiny_grounding, "train", cfg)
+    ds = grounding_set(tiny_grounding, "train", cfg, Recipe.from_params(cfg))
     sizes = ds.static_sizes()
     items = [ds[i] for i in range(len(ds))]
     batches = [collate(items[i:i + 2], sizes) for i in range(0, len(items) - 1, 2)][:3]
@@ -62,13 +63,13 @@ def test_graph_steps_give_the_eager_losses(tiny_grounding):
     terms = {}
     for mode in ("eager", "graph"):
         torch.manual_seed(0)
-        model = build_teacher(cfg, tiny_grounding["language_dir"], ds.feature_dim, 0, False).to(dev).train()
+        model = build_teacher(cfg, Recipe.from_params(cfg), tiny_grounding["language_dir"], ds.feature_dim, 0).to(dev).train()
         opt = make_optimizer(model.parameters(), 1e-3, 0.0, dev, mode)
         runner = StepRunner(model, opt, mode)
         torch.cuda.manual_seed(0)
 
         def fn(batch):
-            return teacher_losses(model(batch, random_mask=cfg["random_mask"]), batch, cfg, 0)
+            return teacher_losses(model(batch, random_mask=cfg["random_mask"]), batch, cfg, 0, Recipe.from_params(cfg))
 
         terms[mode] = [{k: float(v) for k, v in runner({k: v.to(dev) if torch.is_tensor(v) else v
                                                          for k, v in b.items()}, True, fn).items()}

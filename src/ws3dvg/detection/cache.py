@@ -1,21 +1,5 @@
-"""The proposal cache: the frozen detector run once over every scene, one HDF5 file per split.
-
-Layout of `<split>.h5`, one group per scene (P proposals; P = detector.num_proposal in
-`detector` mode, the number of GT objects of the 18 classes in `gt` mode):
-  center      (P, 3)    float32  box centre (aligned frame, metres)
-  size        (P, 3)    float32  box size
-  heading     (P,)      float32  0 (ScanNet boxes are axis-aligned)
-  corners     (P, 8, 3) float32  ws3dvg.ops.geometry.box_corners order
-  objectness  (P,)      float32  probability
-  class_scores(P, 18)   float32  class probabilities (CLASSES18 order)
-  class_logits(P, 18)   float32  the detector's class logits (gt mode: log of class_scores); the authors'
-                                 coarse stage reads these
-  features    (P, D)    float32  proposal feature (D = 288 for GroupFree-3D)
-  seed_index  (P,)      int64    index into the preprocessed scene's points of the proposal's seed
-  multiview   (P, 128)  float32  the ENet multiview feature at the seed point (when project_multiview ran)
-  box_colour  (P, 3)    float32  mean colour (0..1) of the scene's points inside the box (not in `oracle` mode)
-  gt_instance (P,)      int64    `gt` / `oracle` modes: the instance id (objectId + 1) each proposal is
-attrs of the file: mode, feature_dim.
+"""The proposal cache: the frozen detector (or the ground truth) run once over every scene, written in
+the format of `detection/proposals.py`, one HDF5 file per split.
 
 `oracle` mode is a diagnostic ceiling with no detector at all: GT objects as proposals whose feature is
 [true class one-hot (18), mean colour (3, 0..1), size (3), centre (3)] and whose class scores are the true class.
@@ -28,13 +12,11 @@ import numpy as np
 import torch
 
 from ..engine.atomic import atomic_file
-from ..engine.errors import DataError
 from ..ops.geometry import box_corners
 from ..scannet.tables import iter_tables
 from .data import SceneSet
+from .proposals import write_group
 from .train import proposal_scores, run_detector
-
-FIELDS = ("center", "size", "heading", "corners", "objectness", "class_scores", "class_logits", "features", "seed_index")
 
 
 def detector_proposals(out: dict, sample: dict) -> dict[str, np.ndarray]:
@@ -103,12 +85,6 @@ def oracle_proposals(scene: dict) -> dict[str, np.ndarray]:
             "features": np.concatenate([onehot, colour, size, centre], 1), "seed_index": near, "gt_instance": inst}
 
 
-def _write_group(h5, scene: str, props: dict) -> None:
-    g = h5.create_group(scene)
-    for k in sorted(props):  # a fixed order: same inputs, same bytes
-        g.create_dataset(k, data=props[k])
-
-
 def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, device, multiview_h5: str | None = None,
                 read_workers: int = 1) -> dict:
     """Run the frozen detector over `dataset` (not in `oracle` mode) and write the split's cache atomically."""
@@ -138,14 +114,7 @@ def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, devic
                 name, rows = next(tables)  # run_detector and the oracle go through the scenes in dataset order
                 assert name == scene, (name, scene)
                 props["multiview"] = rows[props["seed_index"]].astype(np.float32)
-            _write_group(h5, scene, props)
+            write_group(h5, scene, props)
             counts.append(len(props["center"]))
             h5.attrs["feature_dim"] = props["features"].shape[1]
     return {"scenes": len(counts), "proposals_per_scene": float(np.mean(counts)) if counts else 0.0}
-
-
-def read_proposals(path: str, scene: str) -> dict[str, np.ndarray]:
-    with h5py.File(path, "r") as h5:
-        if scene not in h5:
-            raise DataError(path, f"no proposals for scene {scene!r}")
-        return {k: h5[scene][k][()] for k in h5[scene]}

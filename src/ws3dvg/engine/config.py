@@ -55,3 +55,20 @@ def setup_logging(stage: str) -> logging.Logger:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {stage} %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
     return logging.getLogger(f"ws3dvg.{stage}")
+
+
+def run_stage(main) -> None:
+    """A stage's entry: a bad input file or params value prints its one line (which file or key, and what is
+    wrong) instead of a traceback, and exits 1. WS3DVG_TRACEBACK=1 shows the traceback too."""
+    import os
+    import sys
+
+    from .errors import DataError
+
+    try:
+        main()
+    except (DataError, ParamsError) as exc:
+        if os.environ.get("WS3DVG_TRACEBACK"):
+            raise
+        print(f"{Path(sys.argv[0]).stem}: error: {exc}", file=sys.stderr)
+        sys.exit(1)

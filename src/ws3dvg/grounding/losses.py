@@ -1,6 +1,6 @@
 """The grounding losses, as the authors' code computes them (lib/loss_helper in WS-3DVG), and our
-departures next to them. All take the (B scenes, S sentences) grid with `sent_mask`; nothing loops
-over sentences or candidates.
+`hard_distillation` next to them. All take the (B scenes, S sentences) grid with `sent_mask`; nothing
+loops over sentences or candidates. Which ones a teacher sums is its recipe's choice, passed in.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models.grounding import departure
+from .recipe import Recipe
 
 
 def mil_nce(sentence: torch.Tensor, proposal: torch.Tensor, prop_mask: torch.Tensor, sent_mask: torch.Tensor):
@@ -25,16 +25,6 @@ def mil_nce(sentence: torch.Tensor, proposal: torch.Tensor, prop_mask: torch.Ten
     numerator = torch.logsumexp(torch.diagonal(x).T, -1)  # (B,): each scene with its own sentences (no mask index)
     denominator = torch.logsumexp(torch.cat([x, x.transpose(0, 1)], 1).reshape(b, -1), -1)
     return (denominator - numerator).mean()
-
-
-def mil_best_cosine(sentence, proposal, prop_mask, sent_mask, temperature: float = 0.1):
-    """Our departure (`mil_best_cosine`): a sentence against the best-matching proposal of every scene of the
-    batch, cosine / 0.1, cross-entropy toward its own scene."""
-    sim = torch.einsum("bsh,cph->bscp", F.normalize(sentence.float(), dim=-1), F.normalize(proposal.float(), dim=-1))
-    sim = sim.masked_fill(~prop_mask[None, None], float("-inf")).amax(-1) / temperature  # (B, S, B)
-    target = torch.arange(sentence.shape[0], device=sentence.device)[:, None].expand(-1, sentence.shape[1])
-    ce = F.cross_entropy(sim.flatten(0, 1), target.flatten(), reduction="none")
-    return (ce * sent_mask.flatten()).sum() / sent_mask.sum().clamp_min(1)
 
 
 def language_loss(class_logits: torch.Tensor, class18: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
@@ -94,16 +84,21 @@ def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask:
     return (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
 
 
-def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int) -> tuple[torch.Tensor, dict]:
-    """-> (weighted total, {term: value}); the authors' total is 2 MIL + 2 language + reconstruction + distillation."""
+def student_distillation(recipe: Recipe):
+    """The loss a weakly supervised student learns the teacher's ranking by."""
+    return hard_distillation_loss if recipe.hard_distillation else distillation_loss
+
+
+def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe = Recipe()) -> tuple[torch.Tensor, dict]:
+    """-> (weighted total, {term: value}); the authors' total is 2 MIL + 2 language + reconstruction + distillation
+    (the last with the recipe's joint student only). The default recipe is the paper's."""
     sm = batch["sent_mask"]
-    mil = mil_best_cosine if departure(cfg, "mil_best_cosine") else mil_nce
-    terms = {"mil": mil(out["sentence"], out["proposal"], batch["prop_mask"], sm),
+    terms = {"mil": mil_nce(out["sentence"], out["proposal"], batch["prop_mask"], sm),
              "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
-    if "recon" in out:
+    if cfg["use_reconstruction"]:
         terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"])
-        if "scores" in out:  # the jointly trained student learns from this very step's ranking
-            distill = hard_distillation_loss if departure(cfg, "hard_distillation") else distillation_loss
+        if recipe.joint_student:  # the jointly trained student learns from this very step's ranking
+            distill = student_distillation(recipe)
             terms["distill"] = distill(out["scores"], out["candidates"], out["recon"].detach(),
                                        out["candidate_valid"], sm)
     w = cfg["loss_weights"]

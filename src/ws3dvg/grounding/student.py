@@ -22,22 +22,26 @@ from ..engine.training import (
     step_mode,
     to_device,
 )
-from ..models.grounding import Student, departure, draw_word_dropout, relation_kind
+from ..models.grounding import Student, draw_word_dropout
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
-from .data import GroundingSet, collate, grounding_set, proposal_inputs
+from .data import GroundingSet, collate, grounding_set
 from .evaluation import target_boxes
-from .losses import distillation_loss, full_supervision_loss, hard_distillation_loss, language_loss
+from .losses import full_supervision_loss, language_loss, student_distillation
+from .recipe import Recipe
 from .teacher import read_knowledge, word_embeddings
 
 log = logging.getLogger(__name__)
 
 
-def build_student(cfg: dict, language_dir: str, feature_dim: int, seed: int, multiview: bool) -> Student:
-    """cfg: the distill section plus `relation` (the teacher's relation encoder kind, which the student shares)."""
+# What a student takes from its teacher: the architecture its encoders share (distill keeps only how it trains)
+FROM_TEACHER = ("hidden", "embedding_dim", "word_vectors", "use_multiview")
+
+
+def build_student(cfg: dict, language_dir: str, feature_dim: int, seed: int) -> Student:
+    """cfg: a `student_config` (saved in student.pt)."""
     vocab = Vocabulary.load(f"{language_dir}/vocab.json")
-    return Student(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if multiview else 0,
-                   cfg.get("relation", "paper"))
+    return Student(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if cfg["use_multiview"] else 0)
 
 
 def init_from_teacher(student: Student, teacher_state: dict, heads: bool = False) -> int:
@@ -48,10 +52,6 @@ def init_from_teacher(student: Student, teacher_state: dict, heads: bool = False
     take = {k: v for k, v in teacher_state.items() if k.startswith(prefixes) and k in own and own[k].shape == v.shape}
     student.load_state_dict(take, strict=False)
     return len(take)
-
-
-def has_joint_head(teacher_state: dict | None) -> bool:
-    return teacher_state is not None and any(k.startswith("match.") for k in teacher_state)
 
 
 def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
@@ -72,24 +72,24 @@ def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
     return out
 
 
-def student_config(distill_cfg: dict, supervision: str, teacher_cfg: dict) -> dict:
-    """The config a student trains and is saved with: the distill section, its supervision, and what it takes
-    from its teacher (relation encoder design, proposal inputs, how the ranking is distilled)."""
-    return dict(distill_cfg, supervision=supervision, relation=relation_kind(teacher_cfg),
-                **proposal_inputs(teacher_cfg), hard_distillation=departure(teacher_cfg, "hard_distillation"))
+def student_config(distill_cfg: dict, supervision: str, teacher_config: dict) -> dict:
+    """The config a student trains and is saved with: the distill section (how it trains), its supervision, and
+    from the teacher's saved config its architecture (`FROM_TEACHER`) and its recipe."""
+    return dict(distill_cfg, supervision=supervision, **{k: teacher_config[k] for k in FROM_TEACHER},
+                recipe=teacher_config["recipe"])
 
 
 def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
                   teacher_state: dict | None, loader_workers: int = 0, step: str = "auto",
                   teacher_history: list[dict] | None = None, checkpoint_every_s: float = 0.0) -> Student:
     """Weak: from the teacher's cached ranking (or, where the teacher trained the head jointly as the authors do,
-    that head as it is); full: toward the true target (the upper-bound reference). `cfg` is the distill section
-    plus what the student shares with its teacher (relation, use_multiview, box_colour)."""
+    that head as it is); full: toward the true target (the upper-bound reference). `cfg` is a `student_config`."""
     seed_everything(seed)
     mode = step_mode(step, device)
-    ds = grounding_set(paths, "train", cfg, shuffle_seed=seed)
-    model = build_student(cfg, paths["language_dir"], ds.feature_dim, seed, cfg.get("use_multiview", False)).to(device)
-    if cfg["supervision"] == "weak" and has_joint_head(teacher_state):
+    recipe = Recipe.from_dict(cfg["recipe"])
+    ds = grounding_set(paths, "train", cfg, recipe, shuffle_seed=seed)
+    model = build_student(cfg, paths["language_dir"], ds.feature_dim, seed).to(device)
+    if cfg["supervision"] == "weak" and recipe.joint_student and teacher_state is not None:
         log.info("the teacher trained its student head jointly: taking %d tensors as they are",
                  init_from_teacher(model, teacher_state, heads=True))
         curves = Curves(live_dir)  # its curve: the distillation term of the teacher's training
@@ -112,6 +112,8 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     curves = Curves(live_dir, resume=start > 0)
     runner = StepRunner(model, opt, mode)
 
+    distill = student_distillation(recipe)
+
     def loss_fn(batch):
         b, s, length = batch["ids"].shape
         dropped = draw_word_dropout(batch["length"].view(-1), length, cfg["word_dropout"]).view(b, s, length) \
@@ -120,7 +122,6 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
             out = model(batch, dropped)
         sm = batch["sent_mask"]
         if cfg["supervision"] == "weak":
-            distill = hard_distillation_loss if cfg.get("hard_distillation") else distillation_loss
             loss = distill(out["scores"], batch["k_candidates"], batch["k_recon_loss"],
                            batch["k_valid"] & sm[..., None], sm)
         else:

@@ -38,8 +38,9 @@ from ..models.grounding import Teacher, draw_random_mask
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from .data import GroundingSet, collate, grounding_set
-from .evaluation import chosen_iou, target_boxes
+from .evaluation import accuracy_report, target_boxes
 from .losses import teacher_losses
+from .recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,10 @@ def word_embeddings(cfg: dict, vocab: Vocabulary, seed: int) -> torch.Tensor | N
     return torch.from_numpy(mat)
 
 
-def build_teacher(cfg: dict, language_dir: str, feature_dim: int, seed: int, multiview: bool) -> Teacher:
+def build_teacher(cfg: dict, recipe: Recipe, language_dir: str, feature_dim: int, seed: int) -> Teacher:
     vocab = Vocabulary.load(Path(language_dir) / "vocab.json")
-    return Teacher(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if multiview else 0)
+    return Teacher(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if cfg["use_multiview"] else 0,
+                   class_candidates=recipe.class_candidates, joint_student=recipe.joint_student)
 
 
 @torch.no_grad()
@@ -94,7 +96,7 @@ def run_teacher(model: Teacher, dataset: GroundingSet, cfg: dict, device, desc="
         if "recon" in res:
             out["recon_loss"][idx, :kk] = res["recon"][sel].float().cpu().numpy()
         out["pred_class"][idx] = res["class_logits"][sel].argmax(-1).cpu().numpy()
-        if "scores" in res:  # the jointly trained student head
+        if model.joint_student:  # the jointly trained student head
             out.setdefault("student", np.zeros(n, np.int64))[idx] = res["scores"][sel].float().argmax(-1).cpu().numpy()
         scene_of = torch.arange(sel.shape[0], device=sel.device)[:, None].expand_as(sel)[sel]
         bp = batch["center"].shape[1]
@@ -103,45 +105,21 @@ def run_teacher(model: Teacher, dataset: GroundingSet, cfg: dict, device, desc="
     return out
 
 
-def top1_choices(knowledge: dict) -> dict[str, np.ndarray]:
-    """Coarse top-1: the best coarse weight; fine top-1: the lowest reconstruction loss among candidates;
-    the jointly trained student head's pick where the teacher has one."""
-    rows = np.arange(len(knowledge["candidates"]))
-    fine = np.where(np.isfinite(knowledge["recon_loss"]), knowledge["recon_loss"], np.inf).argmin(1)
-    out = {"coarse": knowledge["candidates"][:, 0], "fine": knowledge["candidates"][rows, fine]}
-    if "student" in knowledge:
-        out["joint_student"] = knowledge["student"]
-    return out
-
-
-def accuracy_report(knowledge: dict, targets: np.ndarray) -> dict[str, float]:
-    out = {}
-    for name, choice in top1_choices(knowledge).items():
-        iou = chosen_iou(knowledge["center"], knowledge["size"], choice, targets)
-        out[f"{name}_acc@0.25"] = float((iou >= 0.25).mean())
-        out[f"{name}_acc@0.5"] = float((iou >= 0.5).mean())
-    best = np.stack([chosen_iou(knowledge["center"], knowledge["size"], knowledge["candidates"][:, j], targets)
-                     for j in range(knowledge["candidates"].shape[1])], 1)
-    out["candidate_recall@0.25"] = float(((best >= 0.25) & knowledge["valid"]).any(1).mean())
-    out["candidate_recall@0.5"] = float(((best >= 0.5) & knowledge["valid"]).any(1).mean())
-    return out
-
-
-def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str, loader_workers: int = 0,
-                  step: str = "auto", checkpoint_every_s: float = 0.0) -> dict:
+def train_teacher(cfg: dict, recipe: Recipe, paths: dict, device, seed: int, out_dir: str, live_dir: str,
+                  loader_workers: int = 0, step: str = "auto", checkpoint_every_s: float = 0.0) -> dict:
     seed_everything(seed)
     mode = step_mode(step, device)
-    train_set = grounding_set(paths, "train", cfg, shuffle_seed=seed)
+    train_set = grounding_set(paths, "train", cfg, recipe, shuffle_seed=seed)
     # the authors pad every scene to lang_num_max sentences; a CUDA graph needs every other size fixed too
     sizes = train_set.static_sizes() if mode == "graph" else {"sentences": cfg["lang_num_max"]}
-    model = build_teacher(cfg, paths["language_dir"], train_set.feature_dim, seed, cfg["use_multiview"]).to(device)
+    model = build_teacher(cfg, recipe, paths["language_dir"], train_set.feature_dim, seed).to(device)
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], device,
                          mode)
     ckpt = Checkpoint(out_dir, {"teacher": cfg, "seed": seed}, paths.values(), checkpoint_every_s)
     start, extra = ckpt.load(model, opt, None, device)
     if start:
         log.info("resuming teacher from %s at epoch %d", ckpt.path, start)
-    reports = _report_sets(cfg, paths) if cfg["eval_every"] else {}
+    reports = _report_sets(cfg, recipe, paths) if cfg["eval_every"] else {}
     curves = Curves(live_dir, resume=start > 0)
     runner = StepRunner(model, opt, mode)
     history = list(extra.get("history", []))  # a resumed run continues its record
@@ -150,7 +128,7 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         def fn(batch):
             with autocast(device, cfg["amp"]):
                 out = model(batch, random_mask=cfg["random_mask"])
-            return teacher_losses(out, batch, cfg, 0 if all_candidates else cfg["all_candidates_epochs"])
+            return teacher_losses(out, batch, cfg, 0 if all_candidates else cfg["all_candidates_epochs"], recipe)
         return fn
 
     # one loader for every epoch left (workers started once), shuffled by (seed, epoch) as a loader per epoch would be
@@ -170,7 +148,8 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         log.info("teacher epoch %d: %.1f s (%s steps)", epoch + 1, time.perf_counter() - t0, mode)
         if cfg["eval_every"] and ((epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]):
             for split, (ds, targets) in reports.items():
-                rep = accuracy_report(run_teacher(model, ds, cfg, device, f"report {split}"), targets)
+                rep = accuracy_report(run_teacher(model, ds, cfg, device, f"report {split}"), targets,
+                                      recipe.joint_student)
                 row.update({f"{split}/{k}": v for k, v in rep.items()})
             log.info("epoch %d: %s", epoch + 1, {k: round(v, 3) for k, v in row.items()})
         curves.log(row, epoch)
@@ -180,11 +159,11 @@ def train_teacher(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     return {"model": model, "history": history}
 
 
-def _report_sets(cfg, paths) -> dict:
+def _report_sets(cfg, recipe, paths) -> dict:
     """Datasets with targets, for the accuracy curves only (the model never sees the targets)."""
     out = {}
     for split in ("train", "val"):
-        ds = grounding_set(paths, split, cfg, with_targets=True)
+        ds = grounding_set(paths, split, cfg, recipe, with_targets=True)
         lang = read_masked(paths["masked"], split)
         out[split] = (ds, target_boxes(paths["preprocessed"], lang["scene_id"], lang["object_id"]))
     return out
@@ -204,6 +183,7 @@ def read_knowledge(path: str, split: str) -> dict[str, np.ndarray]:
         return {k: h5[split][k][()] for k in h5[split]}
 
 
-def save_teacher(path: str, model: Teacher, cfg: dict, history: list[dict] | None = None) -> None:
-    """The weights, the config and the per-epoch training terms (the jointly trained head's curve lives there)."""
-    save_weights(path, model, cfg, history=history or [])
+def save_teacher(path: str, model: Teacher, cfg: dict, recipe: Recipe, history: list[dict] | None = None) -> None:
+    """The weights, the config with its recipe in place of the raw switches (distill, evaluate and the CLI read the
+    recipe from here), and the per-epoch training terms (the jointly trained head's curve lives there)."""
+    save_weights(path, model, recipe.in_config(cfg), history=history or [])

@@ -50,26 +50,37 @@ def write_scene_ply(path: str | Path, points: np.ndarray, colors: np.ndarray, bo
 
 
 def write_topdown_png(path: str | Path, points: np.ndarray, colors: np.ndarray, proposals: np.ndarray,
-                      target: np.ndarray | None, prediction: np.ndarray, title: str) -> None:
+                      target: np.ndarray | None, prediction: np.ndarray, title: str,
+                      names: list[str] | None = None, verdict: str | None = None) -> None:
+    """Top-down view: the scene's points, every proposal (grey, named by its class when `names` is given),
+    the target (green) and the prediction (red, dashed) in the legend, the sentence and `verdict`
+    ("hit, IoU 0.62") as the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.4, 6.8), dpi=100)
     sel = np.random.default_rng(0).choice(len(points), min(len(points), 20000), replace=False)
     ax.scatter(points[sel, 0], points[sel, 1], c=colors[sel] / 255.0, s=2, linewidths=0)
-    for b in proposals:
-        ax.add_patch(Rectangle(b[:2] - b[3:5] / 2, b[3], b[4], fill=False, lw=0.5, ec=(0, 0, 0, 0.25)))
+    for i, b in enumerate(proposals):
+        ax.add_patch(Rectangle(b[:2] - b[3:5] / 2, b[3], b[4], fill=False, lw=0.5, ec=(0, 0, 0, 0.35),
+                               label="proposals" if i == 0 else None))
+        if names is not None:
+            ax.text(b[0], b[1], names[i], fontsize=6, ha="center", va="center", color=(0.1, 0.1, 0.1),
+                    bbox={"boxstyle": "round,pad=0.1", "fc": (1, 1, 1, 0.6), "ec": "none"})
     if target is not None:
         ax.add_patch(Rectangle(target[:2] - target[3:5] / 2, target[3], target[4], fill=False, lw=2.5,
-                               ec=np.array(GT_COLOR) / 255, label="target"))
+                               ec=np.array(GT_COLOR) / 255, label="target (ground truth)"))
     ax.add_patch(Rectangle(prediction[:2] - prediction[3:5] / 2, prediction[3], prediction[4], fill=False, lw=2,
                            ls="--", ec=np.array(PRED_COLOR) / 255, label="prediction"))
+    ax.autoscale_view()
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(_wrap(title), fontsize=9)
+    ax.set_xlabel("x (m)", fontsize=8)
+    ax.set_ylabel("y (m)", fontsize=8)
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
+    ax.set_title(_wrap(title) + (f"\n[{verdict}]" if verdict else ""), fontsize=9)
     fig.tight_layout()
     with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png")

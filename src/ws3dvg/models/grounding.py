@@ -3,8 +3,8 @@ reconstruction decoder (the teacher's fine stage) and the two-stage student's ma
 
 The modules follow the authors' code (WS-3DVG: LangModule, RelationModule, ReconstructModule,
 MatchModule) and keep their parameter names, so a state dict of theirs loads with a prefix rename
-(`tests/test_reference_equivalence.py` proves the numbers equal). Where we depart, the departure is
-a separate class chosen by a param (`RelationEncoderOurs`), never an edit of the paper's path.
+(`tests/test_reference_equivalence.py` proves the numbers equal). Where ours departs (`grounding/recipe.py`),
+the choice is a constructor argument; no forward reads params or flags.
 
 Shapes: B scenes, S sentences per scene (lang_num_max), P proposals, L words, K candidates,
 H hidden (288). Sentences stay as a (B, S) grid with a mask instead of being packed, so every
@@ -154,7 +154,7 @@ class LanguageEncoder(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------
-# relation encoders
+# relation encoder
 
 def box_features(corners: torch.Tensor) -> torch.Tensor:
     """[centre, the 8 corners minus the centre] (27 values); centre = middle of the corners' extent."""
@@ -181,7 +181,7 @@ class RelationEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.layer_norm = nn.LayerNorm(hidden)
 
-    def forward(self, features, corners, prop_mask, multiview=None, class_scores=None, objectness=None) -> torch.Tensor:
+    def forward(self, features, corners, prop_mask, multiview=None) -> torch.Tensor:
         base = features if self.input_proj is None else self.input_proj(features)
         fc = self.features_concat
         x = fc[0](base.transpose(1, 2))
@@ -194,44 +194,6 @@ class RelationEncoder(nn.Module):
             x = x + self.bbox_embedding[i](box)
             x = attn(x, x, x, pad)
         return self.layer_norm(self.dropout(x) + base)
-
-
-class RelationEncoderOurs(nn.Module):
-    """Our departure (`teacher.departures.relation_encoder`): the detector's verdict (18 class scores,
-    objectness) enters with its (LayerNorm-ed) feature, the raw corners are embedded once, and full
-    transformer encoder layers (with feed-forward blocks) follow; no residual to the detector feature.
-    Pooled backbone features (gt mode) carry no class verdict of their own, hence the extra inputs."""
-
-    def __init__(self, in_dim: int, hidden: int = 288, heads: int = 8, layers: int = 2, multiview_dim: int = 0,
-                 dropout: float = 0.1, num_class: int = 18):
-        super().__init__()
-        self.input_norm = nn.LayerNorm(in_dim)
-        self.features_mlp = nn.Sequential(nn.Linear(in_dim + num_class + 1, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
-        self.box_embedding = nn.Sequential(nn.Linear(24, hidden), nn.LayerNorm(hidden))
-        self.multiview_embedding = nn.Sequential(nn.Linear(multiview_dim, 32), nn.ReLU(), nn.Linear(32, hidden)) \
-            if multiview_dim else None
-        self.layers = nn.ModuleList(nn.TransformerEncoderLayer(hidden, heads, 2 * hidden, dropout, batch_first=True)
-                                    for _ in range(layers))
-
-    def forward(self, features, corners, prop_mask, multiview=None, class_scores=None, objectness=None) -> torch.Tensor:
-        extra = [class_scores if class_scores is not None else features.new_zeros(features.shape[:2] + (18,)),
-                 (objectness if objectness is not None else features.new_ones(features.shape[:2]))[..., None]]
-        x = self.features_mlp(torch.cat([self.input_norm(features)] + extra, -1))
-        x = x + self.box_embedding(corners.flatten(-2))
-        if self.multiview_embedding is not None and multiview is not None:
-            x = x + self.multiview_embedding(multiview)
-        pad = ~prop_mask
-        for layer in self.layers:
-            x = layer(x, src_key_padding_mask=pad)
-        return x
-
-
-def build_relation(kind: str, in_dim: int, hidden: int, multiview_dim: int) -> nn.Module:
-    if kind == "paper":
-        return RelationEncoder(in_dim, hidden, multiview_dim=multiview_dim)
-    if kind == "ours":
-        return RelationEncoderOurs(in_dim, hidden, multiview_dim=multiview_dim)
-    raise ValueError(f"relation encoder must be 'paper' or 'ours', got {kind!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -375,20 +337,22 @@ def gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 class Teacher(nn.Module):
-    """Coarse-to-fine semantic matching. With `joint_student` the student's match head trains inside the
-    teacher's step on the step's own ranking (the authors' schedule); its names follow their JointNet
-    (lang -> language, relation, recnet -> decoder, match)."""
+    """Coarse-to-fine semantic matching. With `joint_student` (the authors' schedule) the student's match head
+    trains inside the teacher's step on the step's own ranking; `class_candidates` is our departure (see
+    `same_class_only`). The defaults are the paper's. Names follow their JointNet (lang -> language, relation,
+    recnet -> decoder, match)."""
 
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
-                 multiview_dim: int = 0):
+                 multiview_dim: int = 0, class_candidates: bool = False, joint_student: bool = True):
         super().__init__()
         h = cfg["hidden"]
         self.cfg = cfg
+        self.class_candidates, self.joint_student = class_candidates, joint_student
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
                                         h, embeddings=embeddings)
-        self.relation = build_relation(relation_kind(cfg), feature_dim, h, multiview_dim)
+        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim)
         self.decoder = ReconstructionDecoder(vocab_size, h)
-        self.match = MatchHead(h) if joint_student(cfg) else None
+        self.match = MatchHead(h) if joint_student else None
 
     def forward(self, batch: dict, random_mask: float = 0.0, draws: dict | None = None) -> dict:
         """One pass: encoders, coarse top-K, the reconstruction score of every candidate (and, trained jointly,
@@ -403,21 +367,19 @@ class Teacher(nn.Module):
             dropped = draw_word_dropout(lens, length, cfg["word_dropout"])
         dropped = None if dropped is None else dropped.view(n, length)
         lang = self.language(ids, lens, dropped)
-        prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"),
-                             batch["class_scores"], batch["objectness"])
+        prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"))
         out = {"word": lang["word"].view(b, s, length, -1), "sentence": lang["sentence"].view(b, s, -1),
                "class_logits": lang["class_logits"].view(b, s, -1), "word_mask": lang["word_mask"].view(b, s, length),
                "proposal": prop}
         # the coarse stage ranks with the language classifier's prediction, never trained through the ranking
-        coarse = coarse_weights_ours if departure(cfg, "coarse_cosine") else coarse_weights
-        weights = coarse(out["sentence"], prop, batch, out["class_logits"].detach(), cfg)
-        if departure(cfg, "class_candidates"):
+        weights = coarse_weights(out["sentence"], prop, batch, out["class_logits"].detach(), cfg)
+        if self.class_candidates:
             weights = same_class_only(weights, out["class_logits"].detach(), batch["class_scores"])
         k = min(cfg["topk"], weights.shape[-1])
         top_w, cand = weights.detach().topk(k, dim=-1)  # (B, S, K), best coarse weight first
         cand_valid = torch.isfinite(top_w) & batch["sent_mask"][..., None]
         out.update(coarse=weights, candidates=cand, candidate_weights=top_w, candidate_valid=cand_valid)
-        if self.match is not None:
+        if self.joint_student:
             out["scores"] = self.match(prop, out["word"], out["word_mask"], batch["prop_mask"])
         if not cfg["use_reconstruction"]:
             return out
@@ -427,10 +389,8 @@ class Teacher(nn.Module):
         if rand is None:
             rand = draw_random_mask(real, random_mask) if random_mask > 0 else torch.zeros_like(real)
         rand = rand.view(n, length) & real
-        if departure(cfg, "keyword_mask_vector"):
-            words, hidden = lang["word"], keyword | rand      # ours: keywords seen, then hidden at the decoder
-        else:                                                  # paper: keywords never reach the GRU
-            words, hidden = self.language.masked_words(ids, lens, keyword, dropped), rand
+        # keywords never reach the GRU: the same GRU runs again with their vectors zeroed
+        words, hidden = self.language.masked_words(ids, lens, keyword, dropped), rand
         out["masked_word"], out["rand_mask"] = words.view(b, s, length, -1), rand.view(b, s, length)
         # all candidates of all sentences in one decoder pass: rows (B * S * K)
         m = n * k
@@ -444,20 +404,6 @@ class Teacher(nn.Module):
 
 # --------------------------------------------------------------------------------------------------
 # the teacher's pieces without parameters
-
-def variant_is_paper(cfg: dict) -> bool:
-    return cfg.get("variant", "paper") == "paper"
-
-
-def departure(cfg: dict, name: str) -> bool:
-    """Is our departure `name` on? Never with `variant: paper`."""
-    return not variant_is_paper(cfg) and bool(cfg.get("departures", {}).get(name, False))
-
-
-def joint_student(cfg: dict) -> bool:
-    """The authors train the student head inside the teacher's step; our departure distils afterwards."""
-    return not departure(cfg, "staged_distillation")
-
 
 def coarse_weights(sentence, proposal, batch: dict, lang_logits, cfg: dict) -> torch.Tensor:
     """The authors' coarse weight per sentence and proposal (their divide_proposals):
@@ -479,25 +425,6 @@ def coarse_weights(sentence, proposal, batch: dict, lang_logits, cfg: dict) -> t
         w = w + F.cosine_similarity(det[:, None].float(), lang_logits[:, :, None].float(), dim=-1).to(w.dtype)
     keep = prop_mask & (batch["objectness"] > cfg["objectness_threshold"])
     return w.masked_fill(~keep[:, None, :], float("-inf"))
-
-
-def coarse_weights_ours(sentence, proposal, batch: dict, lang_logits, cfg: dict, temperature: float = 0.1):
-    """Our departure (`coarse_cosine`): cosine / 0.1 for the feature term and class probabilities for the class
-    terms, with the softmaxes over the kept proposals only."""
-    keep = (batch["prop_mask"] & (batch["objectness"] >= cfg["objectness_threshold"]))[:, None, :]
-    cls = batch["class_scores"]
-    w = sentence.new_zeros(sentence.shape[:2] + proposal.shape[1:2])
-    soft = lambda x: torch.softmax(x.float().masked_fill(~keep, float("-inf")), -1).nan_to_num(0.0)  # noqa: E731
-    if cfg["use_feature_term"]:
-        sim = torch.einsum("bsh,bph->bsp", F.normalize(sentence, dim=-1), F.normalize(proposal, dim=-1))
-        w = w + 0.5 * soft(sim / temperature).to(w.dtype)
-    if cfg["use_class_terms"]:
-        pred = lang_logits.argmax(-1)
-        at_pred = cls.gather(2, pred[:, None, :].expand(-1, cls.shape[1], -1)).transpose(1, 2)
-        w = w + soft(at_pred).to(w.dtype)
-        w = w + torch.einsum("bpc,bsc->bsp", F.normalize(cls.float(), dim=-1),
-                             F.normalize(lang_logits.float().softmax(-1), dim=-1)).to(w.dtype)
-    return w.masked_fill(~keep, float("-inf"))
 
 
 def same_class_only(weights, lang_logits, class_scores) -> torch.Tensor:
@@ -527,27 +454,19 @@ class Student(nn.Module):
     inference (no reconstruction at test time)."""
 
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
-                 multiview_dim: int = 0, relation: str = "paper"):
+                 multiview_dim: int = 0):
         super().__init__()
         h = cfg["hidden"]
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
                                         h, embeddings=embeddings)
-        self.relation = build_relation(relation, feature_dim, h, multiview_dim)
+        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim)
         self.match = MatchHead(h)
 
     def forward(self, batch: dict, dropped: torch.Tensor | None = None) -> dict:
         b, s, length = batch["ids"].shape
         lang = self.language(batch["ids"].view(b * s, length), batch["length"].view(b * s),
                              None if dropped is None else dropped.view(b * s, length))
-        prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"),
-                             batch["class_scores"], batch["objectness"])
+        prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"))
         scores = self.match(prop, lang["word"].view(b, s, length, -1), lang["word_mask"].view(b, s, length),
                             batch["prop_mask"])
         return {"scores": scores, "class_logits": lang["class_logits"].view(b, s, -1)}
-
-
-def relation_kind(cfg: dict) -> str:
-    """The relation encoder a teacher config asks for (the paper's unless our departure is on)."""
-    if cfg.get("variant", "paper") == "paper":
-        return "paper"
-    return "ours" if cfg.get("departures", {}).get("relation_encoder") else "paper"

@@ -1,0 +1,71 @@
+"""The recipe: which of the paper's computations a teacher and its student run, and where ours depart.
+
+The only code that reads `teacher.variant` and `teacher.departures` (docs/design.md §7). It turns them
+into explicit choices, which the models take in their constructors and the losses as arguments; the
+recipe is saved in `teacher.pt` and `student.pt`, and distill, evaluate and the CLI read it back from
+there, never from params.yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..engine.errors import ParamsError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """`variant: paper` is every choice False: the authors' computation. Each True is one of our departures.
+
+    box_colour / box_summary / summary_only: what the proposal feature holds (the mean colour inside the box;
+      the detector's class scores, box size and centre; the detector's pooled feature dropped).
+    class_candidates: the coarse stage's K candidates only among proposals of the predicted class.
+    staged_distillation: the student learns in `distill` from the final teacher's ranking (the paper: jointly,
+      inside the teacher's step).
+    hard_distillation: the student learns the teacher's best candidate by cross-entropy (the paper: the
+      rank-reward-weighted log-likelihood of all K).
+    """
+
+    box_colour: bool = False
+    box_summary: bool = False
+    summary_only: bool = False
+    class_candidates: bool = False
+    staged_distillation: bool = False
+    hard_distillation: bool = False
+
+    def __post_init__(self):
+        if self.summary_only and not (self.box_colour or self.box_summary):
+            raise ParamsError("teacher.departures.summary_only drops the detector's feature: it needs box_colour or "
+                              "box_summary on to leave a feature")
+
+    @classmethod
+    def from_params(cls, teacher: dict) -> "Recipe":
+        """From params.yaml's teacher section: `variant: paper` ignores every departure."""
+        if teacher["variant"] == "paper":
+            return cls()
+        return cls(**{f.name: bool(teacher["departures"][f.name]) for f in fields(cls)})
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "Recipe":
+        """Read back from a checkpoint's config."""
+        return cls(**{f.name: bool(saved.get(f.name, False)) for f in fields(cls)})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def in_config(self, teacher: dict) -> dict:
+        """The teacher section as a checkpoint keeps it: this recipe in place of `variant` and `departures`."""
+        return dict({k: v for k, v in teacher.items() if k not in ("variant", "departures")}, recipe=self.to_dict())
+
+    @property
+    def is_paper(self) -> bool:
+        return self == Recipe()
+
+    @property
+    def joint_student(self) -> bool:
+        """The authors train the student's head inside the teacher's step."""
+        return not self.staged_distillation
+
+    def proposal_inputs(self) -> dict:
+        """The feature switches `prepare_proposals` takes."""
+        return {"box_colour": self.box_colour, "box_summary": self.box_summary, "summary_only": self.summary_only}
