@@ -18,10 +18,16 @@ def _out(path):
 
 
 for _name, _st in STAGES.items():
+    _res = _st["resources"]  # runtime.resources: what a cluster (profiles/slurm) is asked for
     rule:
         name: _name
         input: _st["inputs"]
         output: [_out(p) for p in _st["outs"]]
+        threads: _res["threads"]
+        resources:
+            mem_mb=_res["mem_mb"],
+            runtime=_res["runtime"],
+            gpu=_res["gpus"],
         # the command is bound here, not read from _st in shell (which would bind late)
         params:
             cmd=_st["cmd"],

@@ -18,6 +18,31 @@ def test_snakefile_rules_come_from_dvc_yaml():
     assert "${" not in pre["cmd"] + "".join(pre["deps"] + pre["outs"])
 
 
+def test_stage_resources_from_params():
+    from ws3dvg.engine.workflow import RESOURCE_DEFAULTS, stage_resources
+
+    params = {"runtime": {"resources": {"default": {"threads": 2, "mem_mb": 8000},
+                                        "train_detector": {"gpus": 1, "runtime": 1440}}}}
+    assert stage_resources(params, "train_detector") == {"threads": 2, "mem_mb": 8000, "runtime": 1440, "gpus": 1}
+    assert stage_resources(params, "preprocess") == dict(RESOURCE_DEFAULTS, threads=2, mem_mb=8000)
+    assert stage_resources({}, "evaluate") == RESOURCE_DEFAULTS
+    stages = load_stages(REPO / "dvc.yaml")
+    assert stages["train_detector"]["resources"]["gpus"] == 1 and stages["synthesize"]["resources"]["gpus"] == 0
+
+
+def test_slurm_profile_dry_run_shows_the_resources(tmp_path):
+    """`snakemake -n --profile profiles/slurm`: one SLURM job per stage, sized by runtime.resources."""
+    import pytest
+
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    clone = make_clone(tmp_path, tiny_params())
+    out = run(["snakemake", "-n", "--profile", "profiles/slurm", "evaluate"], clone)
+    res = yaml.safe_load((REPO / "params.yaml").read_text())["runtime"]["resources"]["train_detector"]
+    block = out[out.index("rule train_detector:"):]
+    line = next(x for x in block.splitlines() if "resources:" in x)
+    assert f"runtime={res['runtime']}" in line and f"gpu={res['gpus']}" in line and f"mem_mb={res['mem_mb']}" in line
+
+
 def test_dvc_repro_reruns_only_what_changed(tmp_path):
     clone = make_clone(tmp_path, tiny_params())
     out = run(["dvc", "repro", "preprocess"], clone)

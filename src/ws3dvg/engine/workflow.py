@@ -45,7 +45,7 @@ def _paths(entries: list | None) -> list[str]:
 
 
 def load_stages(dvc_yaml: str | Path = "dvc.yaml", params: dict | None = None) -> dict[str, dict]:
-    """-> {stage: {cmd, deps, outs, params: {key: value}}} in declaration order."""
+    """-> {stage: {cmd, deps, outs, params: {key: value}, resources}} in declaration order."""
     with open(dvc_yaml) as f:
         spec = yaml.safe_load(f)
     if params is None:
@@ -62,9 +62,20 @@ def load_stages(dvc_yaml: str | Path = "dvc.yaml", params: dict | None = None) -
             "deps": _paths(st.get("deps")),
             "outs": _paths(st.get("outs")) + _paths(st.get("metrics")) + _paths(st.get("plots")),
             "params": {k: lookup(params, k) for k in keys},
+            "resources": stage_resources(params, name),
         }
     _link_inside_outputs(stages)
     return stages
+
+
+RESOURCE_DEFAULTS = {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpus": 0}
+
+
+def stage_resources(params: dict, stage: str) -> dict:
+    """`runtime.resources` of a stage over its `default` entry over RESOURCE_DEFAULTS (params without the
+    section give the defaults): threads, mem_mb, runtime (minutes), gpus."""
+    table = params.get("runtime", {}).get("resources", {}) or {}
+    return {**RESOURCE_DEFAULTS, **table.get("default", {}), **table.get(stage, {})}
 
 
 def _link_inside_outputs(stages: dict[str, dict]) -> None:
