@@ -11,7 +11,7 @@ for s in "${stages[@]}"; do
   [ "$s" = "$1" ] && on=1
   if [ $on = 1 ]; then
     t0=$(date +%s.%N)
-    if [ "$s" = synthesize ]; then python -m stages.synthesize data/synthetic; else python -m "stages.$s"; fi
+    python -m "stages.$s"
     echo "STAGE $s $(python -c "print(round($(date +%s.%N) - $t0, 1))") s"
   fi
   [ "$s" = "$2" ] && break
