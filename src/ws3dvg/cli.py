@@ -41,8 +41,10 @@ def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = 
                                                     "(run `dvc repro cache_detector`, or check the id)")
     props, mode = load_proposals(cache, [scene])[scene], cache_mode(cache)
     tokens = tokenize(text)
-    if not tokens:
+    if not any(t not in ".," for t in tokens):
         raise ValueError(f"--text {text!r} has no words")
+    if tokens[-1] != ".":  # descriptions end with a full stop in ScanRefer (and in training)
+        tokens.append(".")
     vocab = Vocabulary.load(root / artifacts.LANGUAGE / "vocab.json")
     lcfg = params["language"]
     ids, mask, length = encode_batch([tokens], [[]], vocab, lcfg["max_len"], lcfg["sos_eos"])
@@ -98,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     c, s = res["box"][:3], res["box"][3:]
     there = ", ".join(f"{n} x{k}" if k > 1 else n for n, k in res["scene_classes"].items())
     if res["sentence_class"] != "others" and res["sentence_class"] not in res["scene_classes"]:
-        print(f"note: the sentence reads as a {res['sentence_class']}, and scene {res['scene']} has none; "
-              f"its objects: {there}", file=sys.stderr)
+        print(f"note: the student reads the sentence as a {res['sentence_class']}, and the detector finds none in "
+              f"scene {res['scene']} (it finds: {there})", file=sys.stderr)
     print(f"scene {res['scene']}: proposal {res['proposal']} (a {res['class']}), score {res['score']:.3f}")
     print(f"box centre ({c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}) m, size ({s[0]:.2f}, {s[1]:.2f}, {s[2]:.2f}) m")
     print(f"wrote {res['ply']} and {res['png']}")
