@@ -2,30 +2,23 @@
 
 from pathlib import Path
 
-import numpy as np
-
 from ws3dvg.engine import artifacts
 from ws3dvg.engine.atomic import write_json
 from ws3dvg.engine.config import load_params, resolve_device, run_stage, setup_logging
 from ws3dvg.engine.training import load_weights
 from ws3dvg.grounding.data import grounding_set, load_proposals, per_sentence_proposals
 from ws3dvg.grounding.evaluation import (
-    accuracy_table,
     baseline_choices,
-    chosen_boxes,
     evaluation_table,
     predictions,
-    random_same_type_boxes,
+    random_same_type_row,
     target_boxes,
     top1_choices,
 )
 from ws3dvg.grounding.recipe import Recipe
 from ws3dvg.grounding.student import build_student, predict
 from ws3dvg.grounding.teacher import read_knowledge
-from ws3dvg.grounding.visualize import GT_COLOR, PRED_COLOR, write_scene_ply, write_topdown_png
-from ws3dvg.ops.geometry import box_iou
-from ws3dvg.scannet.labels import CLASSES18
-from ws3dvg.scannet.preprocess import read_scene
+from ws3dvg.grounding.visualize import write_views
 from ws3dvg.text.masking import read_masked
 
 
@@ -60,10 +53,9 @@ def main() -> None:
     choices.update(baseline_choices(props["center"], props["size"], valid, props["class_scores"], know["pred_class"],
                                     targets, cfg["seed"]))
     table, ious = evaluation_table(choices, props["center"], props["size"], targets, lang)
-    same_type = random_same_type_boxes(lang, data["preprocessed"], cfg["seed"])
+    same_type = random_same_type_row(lang, data["preprocessed"], targets, cfg["seed"])
     if same_type is not None:  # Nr3D / Sr3D: ReferIt3D's chance level, over ground-truth boxes
-        table["random_same_type"] = accuracy_table(box_iou(same_type, targets), lang["unique"], lang.get("hard"),
-                                                   lang.get("view_dep"))
+        table["random_same_type"] = same_type
     write_json(artifacts.metrics("eval"), table)  # no wall times in metrics: same inputs, same bytes
     log.info("student inference: %.2f ms per sentence", timing.get("student", 0.0))
     out = Path(artifacts.EVAL)
@@ -71,29 +63,11 @@ def main() -> None:
     write_json(out / "predictions.json",
                predictions(lang, choices["student"], student_score, props["center"], props["size"], targets,
                            ious["student"]), indent=1)
-    _views(out / "views", lang, choices["student"], props, targets, ious["student"], data["preprocessed"],
-           cfg["visualize"])
+    write_views(out / "views", lang, choices["student"], props, targets, ious["student"], data["preprocessed"],
+                cfg["visualize"])
     for name, t in table.items():
         log.info("%-26s overall %.3f / %.3f   multiple %.3f / %.3f", name, t["overall"]["acc@0.25"],
                  t["overall"]["acc@0.5"], t["multiple"]["acc@0.25"], t["multiple"]["acc@0.5"])
-
-
-def _views(folder: Path, lang, choice, props, targets, iou, preprocessed, count: int) -> None:
-    """PLY and PNG of a few val sentences spread over the split: proposals named by their class, the target and
-    the student's prediction, the sentence and whether it hit (IoU >= 0.25)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in np.linspace(0, len(choice) - 1, min(count, len(choice))).astype(int):
-        scene = read_scene(preprocessed, str(lang["scene_id"][i]))
-        pts, cols = scene["points"][:, :3], scene["points"][:, 3:6].astype(np.uint8)
-        pred = chosen_boxes(props["center"][i:i + 1], props["size"][i:i + 1], choice[i:i + 1])[0]
-        name = f"{lang['scene_id'][i]}_{int(lang['object_id'][i])}_{lang['ann_id'][i]}"
-        write_scene_ply(folder / f"{name}.ply", pts, cols, [(targets[i], GT_COLOR), (pred, PRED_COLOR)])
-        valid = props["valid"][i]
-        boxes = np.concatenate([props["center"][i], props["size"][i]], 1)[valid]
-        names = [CLASSES18[c] for c in props["class_scores"][i][valid].argmax(-1)]
-        verdict = f"{'hit' if iou[i] >= 0.25 else 'miss'}, IoU {iou[i]:.2f}"
-        write_topdown_png(folder / f"{name}.png", pts, cols, boxes, targets[i], pred, str(lang["description"][i]),
-                          names, verdict)
 
 
 if __name__ == "__main__":

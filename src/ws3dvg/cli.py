@@ -25,7 +25,7 @@ def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = 
     from .grounding.evaluation import chosen_boxes
     from .grounding.recipe import Recipe
     from .grounding.student import build_student
-    from .grounding.visualize import PRED_COLOR, write_scene_ply, write_topdown_png
+    from .grounding.visualize import PRED_COLOR, proposal_names, write_scene_ply, write_topdown_png
     from .scannet.labels import CLASSES18, OTHERS
     from .scannet.preprocess import read_scene
     from .text.tokens import tokenize
@@ -67,7 +67,7 @@ def ground(scene: str, text: str, root: Path, out_dir: Path, device_name: str = 
     scores, said = out["scores"][0, 0].float(), int(out["class_logits"][0, 0].argmax())
     best = int(scores.argmax())
     # the scene's objects by class (the detector's verdict on each proposal), to tell the user what is there
-    names = [CLASSES18[c] for c in props["class_scores"].argmax(-1)]
+    names = proposal_names(props["class_scores"])
     present = Counter(n for n, o in zip(names, props["objectness"]) if o >= params["teacher"]["objectness_threshold"])
     box = chosen_boxes(props["center"][None], props["size"][None], np.array([best]))[0]
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -71,8 +71,9 @@ def accuracy_report(knowledge: dict, targets: np.ndarray, joint_student: bool = 
         iou = chosen_iou(knowledge["center"], knowledge["size"], choice, targets)
         out[f"{name}_acc@0.25"] = float((iou >= 0.25).mean())
         out[f"{name}_acc@0.5"] = float((iou >= 0.5).mean())
-    best = np.stack([chosen_iou(knowledge["center"], knowledge["size"], knowledge["candidates"][:, j], targets)
-                     for j in range(knowledge["candidates"].shape[1])], 1)
+    rows, cand = np.arange(len(targets))[:, None], knowledge["candidates"]  # every candidate's box at once: (N, K, 6)
+    boxes = np.concatenate([knowledge["center"][rows, cand], knowledge["size"][rows, cand]], -1)
+    best = box_iou(boxes, targets[:, None])
     out["candidate_recall@0.25"] = float(((best >= 0.25) & knowledge["valid"]).any(1).mean())
     out["candidate_recall@0.5"] = float(((best >= 0.5) & knowledge["valid"]).any(1).mean())
     return out
@@ -108,6 +109,14 @@ def random_same_type_boxes(lang: dict, preprocessed_h5: str, seed: int) -> np.nd
         _, _, n, target, distractors = decode_stimulus_id(str(stimulus))
         picks.append(([target] + distractors)[int(rng.integers(n))])
     return target_boxes(preprocessed_h5, lang["scene_id"], picks)
+
+
+def random_same_type_row(lang: dict, preprocessed_h5: str, targets: np.ndarray, seed: int) -> dict | None:
+    """The accuracy table of ReferIt3D's chance row (`random_same_type_boxes`), None for data without stimulus ids."""
+    boxes = random_same_type_boxes(lang, preprocessed_h5, seed)
+    if boxes is None:
+        return None
+    return accuracy_table(box_iou(boxes, targets), lang["unique"], lang.get("hard"), lang.get("view_dep"))
 
 
 def evaluation_table(choices: dict[str, np.ndarray], center, size, targets, lang: dict) -> tuple[dict, dict]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..engine.atomic import atomic_file
 from ..ops.geometry import box_corners
+from ..scannet.labels import CLASSES18
 
 EDGES = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [5, 6], [6, 7], [7, 4], [0, 4], [1, 5], [2, 6], [3, 7]])
 GT_COLOR, PRED_COLOR = (40, 200, 40), (230, 40, 40)
@@ -47,6 +48,33 @@ def write_scene_ply(path: str | Path, points: np.ndarray, colors: np.ndarray, bo
     with atomic_file(path) as tmp:
         write_mesh(tmp, Mesh(np.concatenate(verts), np.concatenate(cols),
                              np.concatenate(faces) if faces else np.zeros((0, 3), np.int64)))
+
+
+def proposal_names(class_scores: np.ndarray) -> list[str]:
+    """Each proposal's class name by the detector's verdict: class_scores (P, 18) -> P names."""
+    return [CLASSES18[c] for c in class_scores.argmax(-1)]
+
+
+def write_views(folder: Path, lang: dict, choice: np.ndarray, props: dict, targets: np.ndarray, iou: np.ndarray,
+                preprocessed: str, count: int) -> None:
+    """PLY and PNG of `count` val sentences spread over the split (per-sentence proposal arrays as
+    `per_sentence_proposals` gives them): proposals named by their class, the target and the chosen box, the
+    sentence and whether it hit (IoU >= 0.25)."""
+    from ..scannet.preprocess import read_scene
+    from .evaluation import chosen_boxes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in np.linspace(0, len(choice) - 1, min(count, len(choice))).astype(int):  # a few sentences, not a hot path
+        scene = read_scene(preprocessed, str(lang["scene_id"][i]))
+        pts, cols = scene["points"][:, :3], scene["points"][:, 3:6].astype(np.uint8)
+        pred = chosen_boxes(props["center"][i:i + 1], props["size"][i:i + 1], choice[i:i + 1])[0]
+        name = f"{lang['scene_id'][i]}_{int(lang['object_id'][i])}_{lang['ann_id'][i]}"
+        write_scene_ply(folder / f"{name}.ply", pts, cols, [(targets[i], GT_COLOR), (pred, PRED_COLOR)])
+        valid = props["valid"][i]
+        boxes = np.concatenate([props["center"][i], props["size"][i]], 1)[valid]
+        verdict = f"{'hit' if iou[i] >= 0.25 else 'miss'}, IoU {iou[i]:.2f}"
+        write_topdown_png(folder / f"{name}.png", pts, cols, boxes, targets[i], pred, str(lang["description"][i]),
+                          proposal_names(props["class_scores"][i][valid]), verdict)
 
 
 def write_topdown_png(path: str | Path, points: np.ndarray, colors: np.ndarray, proposals: np.ndarray,

@@ -153,9 +153,9 @@ def load_enet(path, device="cpu") -> ENet:
     model = ENet(classes).to(device)
     expected = model.state_dict()
     # files saved by PyTorch < 0.4.1 (the released one) have no BN step counters; BatchNorm fills them in
-    missing = sorted(k for k in set(expected) - set(state) if not k.endswith("num_batches_tracked"))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k].shape))
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
     if missing or unexpected or wrong:
         parts = []
         if missing:
