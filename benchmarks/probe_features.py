@@ -3,6 +3,11 @@ val: the object's class (accuracy), its true mean colour (R^2) and its size (R^2
 are most of the masked keywords, so a candidate whose feature does not carry colour cannot explain "the [red]
 chair". Needs `gt` or `oracle` proposals (they know which object each proposal is).
 
+On world v2 (synth.world: 2, whose `meta/synth_objects.csv` says each object's shape and material) it also
+probes the attributes that only the points show: per kind with shape variants, the shape (accuracy), and the
+material of every object, each from the 27-number summary (class scores, mean colour, size, centre) and from
+the detector's pooled feature, with the majority-class rate as chance.
+
 Usage (pipeline root): PYTHONPATH=src python benchmarks/probe_features.py [data/proposals] [--json out.json]
 """
 
@@ -27,18 +32,45 @@ def targets(preprocessed: str, scene: str, instances: np.ndarray) -> dict[str, n
             "size": np.stack([box[int(i)][0] for i in instances])}
 
 
-def load(path: str, preprocessed: str) -> dict[str, np.ndarray]:
+def load(path: str, preprocessed: str, objects=None) -> dict[str, np.ndarray]:
     rows: dict[str, list] = {}
     with h5py.File(path, "r") as h5:
         for scene in sorted(h5):
             g = h5[scene]
             t = targets(preprocessed, scene, g["gt_instance"][()])
-            for k in ("features", "multiview", "box_colour"):
-                if k in g:
-                    rows.setdefault(k, []).append(g[k][()])
+            for k in ("features", "multiview", "box_colour", "class_scores", "size", "center"):
+                if k in g:  # the box's size and centre as the proposal gives them, beside the truth's
+                    rows.setdefault({"size": "box_size", "center": "box_center"}.get(k, k), []).append(g[k][()])
             for k, v in t.items():
                 rows.setdefault(k, []).append(v)
+            if objects is not None:  # instance ids are objectId + 1
+                o = objects.loc[[(scene, int(i) - 1) for i in g["gt_instance"][()]]]
+                for k in ("name", "shape", "material"):
+                    rows.setdefault(k, []).append(o[k].fillna("").to_numpy(str))
     return {k: np.concatenate(v) for k, v in rows.items()}
+
+
+def attribute_probes(tr: dict, te: dict) -> dict:
+    """Shape per kind and material, from the summary and from the pooled feature, with chance beside them."""
+    feats = {"summary": lambda d: np.c_[d["class_scores"], d["box_colour"], d["box_size"], d["box_center"]],
+             "features": lambda d: d["features"]}
+    tasks = {"material": (np.ones(len(tr["name"]), bool), np.ones(len(te["name"]), bool), "material")}
+    for name in sorted(set(tr["name"][tr["shape"] != ""])):
+        tasks[f"shape of {name}"] = (tr["name"] == name, te["name"] == name, "shape")
+    out = {}
+    for task, (m_tr, m_te, field) in tasks.items():
+        y_tr, y_te = tr[field][m_tr], te[field][m_te]
+        labels = sorted(set(y_tr))
+        if len(labels) < 2 or m_te.sum() < 10:
+            continue
+        onehot = (y_tr[:, None] == np.array(labels)[None]).astype(float)
+        row = {"val_objects": int(m_te.sum()),
+               "chance": float(max((y_te == lab).mean() for lab in labels))}
+        for fname, get in feats.items():
+            pred = np.array(labels)[ridge(get(tr)[m_tr], onehot, get(te)[m_te]).argmax(1)]
+            row[fname] = float((pred == y_te).mean())
+        out[task] = row
+    return out
 
 
 def ridge(x_tr, y_tr, x_te, lam=1.0):
@@ -64,9 +96,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("proposals", nargs="?", default="data/proposals")
     ap.add_argument("--preprocessed", default="data/preprocessed/scannet.h5")
+    ap.add_argument("--objects", help="world v2's meta/synth_objects.csv (adds the attribute probes)")
     ap.add_argument("--json")
     args = ap.parse_args()
-    tr, te = (load(f"{args.proposals}/{s}.h5", args.preprocessed) for s in ("train", "val"))
+    objects = None
+    if args.objects:
+        import pandas as pd
+        objects = pd.read_csv(args.objects).set_index(["scene_id", "object_id"])
+    tr, te = (load(f"{args.proposals}/{s}.h5", args.preprocessed, objects) for s in ("train", "val"))
     out = {"proposals": args.proposals, "train_objects": len(tr["class"]), "val_objects": len(te["class"]),
            "features": probe(tr, te, tr["features"], te["features"])}
     if "multiview" in tr:
@@ -75,6 +112,8 @@ def main() -> None:
                                           np.c_[te["features"], te["multiview"]])
     if "box_colour" in te:
         out["box_colour_r2_direct"] = r2(te["box_colour"], te["colour"])
+    if objects is not None:
+        out["attributes"] = attribute_probes(tr, te)
     print(json.dumps(out, indent=1))
     if args.json:
         with open(args.json, "w") as f:

@@ -62,7 +62,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "predictions.json",
                predictions(lang, choices["student"], student_score, props["center"], props["size"], targets,
-                           ious["student"]), indent=1)
+                           ious["student"], ious), indent=1)
     write_views(out / "views", lang, choices["student"], props, targets, ious["student"], data["preprocessed"],
                 cfg["visualize"])
     for name, t in table.items():

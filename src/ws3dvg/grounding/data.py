@@ -26,10 +26,11 @@ def load_proposals(path: str | Path, scenes: list[str]) -> dict[str, dict[str, n
 
 
 def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mode: str = "gt",
-                      box_summary: bool = False, summary_only: bool = False) -> dict:
+                      box_summary: bool = False, summary_only: bool = False, feature_norm: bool = False) -> dict:
     """One scene's cached proposals as the grounding models read them, in place: the multiview feature kept or
     dropped, our `box_colour` and `box_summary` appended to the feature (not for oracle caches, whose
-    feature holds both already) and, with `summary_only`, the detector's pooled feature dropped; detector logits
+    feature holds both already) and, with `summary_only`, the detector's pooled feature dropped (with
+    `feature_norm`, standardised per proposal and scaled to unit norm before the join); detector logits
     derived where an older cache has none. The switches are a `Recipe`'s. `source` names the file in errors."""
     if "class_logits" not in p:  # caches written before the field: log-probabilities are logits
         p["class_logits"] = np.log(np.clip(p["class_scores"], 1e-6, None)).astype(np.float32)
@@ -40,7 +41,7 @@ def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mo
                                 "feature (run project_multiview, then cache_detector)")
     if mode == "oracle":
         return p
-    parts = [] if summary_only else [p["features"]]
+    parts = [] if summary_only else [normalized_feature(p["features"]) if feature_norm else p["features"]]
     if box_colour:
         if "box_colour" not in p:
             raise DataError(source, "the recipe's box_colour needs proposals cached with their box colour "
@@ -54,6 +55,13 @@ def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mo
     return p
 
 
+def normalized_feature(f: np.ndarray) -> np.ndarray:
+    """Each row standardised over its channels and divided by sqrt(channels): unit norm, like the parts beside it."""
+    f = f.astype(np.float64)
+    z = (f - f.mean(1, keepdims=True)) / (f.std(1, keepdims=True) + 1e-6)
+    return (z / np.sqrt(f.shape[1])).astype(np.float32)
+
+
 def grounding_set(paths: dict, split: str, cfg: dict, recipe: Recipe, **kw) -> "GroundingSet":
     """The split's dataset with the inputs a teacher or student config and its recipe ask for."""
     return GroundingSet(paths["masked"], split, paths[f"proposals_{split}"], cfg["lang_num_max"],
@@ -63,7 +71,8 @@ def grounding_set(paths: dict, split: str, cfg: dict, recipe: Recipe, **kw) -> "
 class GroundingSet(torch.utils.data.Dataset):
     def __init__(self, masked_h5: str | Path, split: str, proposals_h5: str | Path, lang_num_max: int,
                  use_multiview: bool = False, with_targets: bool = False, shuffle_seed: int | None = None,
-                 box_colour: bool = False, box_summary: bool = False, summary_only: bool = False):
+                 box_colour: bool = False, box_summary: bool = False, summary_only: bool = False,
+                 feature_norm: bool = False):
         lang = read_masked(masked_h5, split)
         self.lang = {k: lang[k] for k in ("ids", "mask", "length", "class18", "scene_id")}
         if with_targets:
@@ -72,7 +81,7 @@ class GroundingSet(torch.utils.data.Dataset):
         self.proposals = load_proposals(proposals_h5, scenes)
         mode = cache_mode(proposals_h5)
         for p in self.proposals.values():
-            prepare_proposals(p, proposals_h5, use_multiview, box_colour, mode, box_summary, summary_only)
+            prepare_proposals(p, proposals_h5, use_multiview, box_colour, mode, box_summary, summary_only, feature_norm)
         self.lang_num_max, self.with_targets = lang_num_max, with_targets
         self.by_scene = {s: np.flatnonzero(lang["scene_id"] == s) for s in scenes}
         self.shuffle_seed = shuffle_seed

@@ -128,11 +128,18 @@ def evaluation_table(choices: dict[str, np.ndarray], center, size, targets, lang
     return table, ious
 
 
-def predictions(lang: dict, choice: np.ndarray, score: np.ndarray, center, size, targets, iou) -> list[dict]:
+def predictions(lang: dict, choice: np.ndarray, score: np.ndarray, center, size, targets, iou,
+                every_iou: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """The student's answer per sentence; with `every_iou`, each table row's IoU for the sentence too, so a
+    breakdown (benchmarks/accuracy_by_fact.py) can compare rows on the same sentences."""
     rows = np.arange(len(choice))
     box = chosen_boxes(center, size, choice)
-    return [{"scene_id": str(lang["scene_id"][i]), "object_id": int(lang["object_id"][i]),
-             "ann_id": str(lang["ann_id"][i]), "description": str(lang["description"][i]),
-             "pred_proposal": int(choice[i]), "pred_box": [round(float(x), 4) for x in box[i]],
-             "gt_box": [round(float(x), 4) for x in targets[i]], "iou": round(float(iou[i]), 4),
-             "score": round(float(score[i]), 4), "unique": bool(lang["unique"][i])} for i in rows]
+    out = [{"scene_id": str(lang["scene_id"][i]), "object_id": int(lang["object_id"][i]),
+            "ann_id": str(lang["ann_id"][i]), "description": str(lang["description"][i]),
+            "pred_proposal": int(choice[i]), "pred_box": [round(float(x), 4) for x in box[i]],
+            "gt_box": [round(float(x), 4) for x in targets[i]], "iou": round(float(iou[i]), 4),
+            "score": round(float(score[i]), 4), "unique": bool(lang["unique"][i])} for i in rows]
+    for name, ious in (every_iou or {}).items():
+        for i, row in zip(rows, out):
+            row.setdefault("iou_of", {})[name] = round(float(ious[i]), 4)
+    return out

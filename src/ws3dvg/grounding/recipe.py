@@ -19,6 +19,9 @@ class Recipe:
 
     box_colour / box_summary / summary_only: what the proposal feature holds (the mean colour inside the box;
       the detector's class scores, box size and centre; the detector's pooled feature dropped).
+    feature_norm: the detector's pooled feature standardised per proposal and scaled to unit norm before the
+      parts are joined, so its hundreds of channels do not outweigh the few numbers beside it (no effect
+      with summary_only, which drops it).
     class_candidates: the coarse stage's K candidates only among proposals of the predicted class.
     staged_distillation: the student learns in `distill` from the final teacher's ranking (the paper: jointly,
       inside the teacher's step).
@@ -29,6 +32,7 @@ class Recipe:
     box_colour: bool = False
     box_summary: bool = False
     summary_only: bool = False
+    feature_norm: bool = False
     class_candidates: bool = False
     staged_distillation: bool = False
     hard_distillation: bool = False
@@ -68,4 +72,5 @@ class Recipe:
 
     def proposal_inputs(self) -> dict:
         """The feature switches `prepare_proposals` takes."""
-        return {"box_colour": self.box_colour, "box_summary": self.box_summary, "summary_only": self.summary_only}
+        return {"box_colour": self.box_colour, "box_summary": self.box_summary, "summary_only": self.summary_only,
+                "feature_norm": self.feature_norm}

@@ -147,3 +147,103 @@ MULTI_KINDS = ["chair", "table", "cabinet", "picture", "window", "trash can", "b
 SINGLE_KINDS = ["bed", "counter", "refrigerator", "toilet", "sink", "bathtub", "curtain", "shower curtain",
                 "desk", "sofa", "bookshelf", "table", "cabinet", "door", "window", "trash can"]
 SUPPORTS = ("table", "desk", "counter")  # kinds small items stand on
+
+
+# ------------------------------------------------------------------ world v2: shapes and materials
+# Each variant of a kind fills the same (w, d, h) envelope as the others, so an object's box (size,
+# centre) says nothing about its shape; only the points inside it do.
+
+def chair_with_armrests(w, d, h) -> list[Part]:
+    seat = 0.5 * h
+    arm = seat + 0.22 * h
+    return chair(w, d, h) + [((-w / 2, -d / 2 + 0.05, seat), (-w / 2 + 0.05, d / 2 - 0.06, arm)),
+                             ((w / 2 - 0.05, -d / 2 + 0.05, seat), (w / 2, d / 2 - 0.06, arm))]
+
+
+def _disc(w, d, z0, z1, bands: int = 7) -> list[Part]:
+    """An elliptic slab inscribed in the w x d footprint, as bands of boxes (the outer bands reach the edge)."""
+    edges = np.linspace(-d / 2, d / 2, bands + 1)
+    parts = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inner = min(abs(lo), abs(hi)) if lo * hi > 0 else 0.0
+        half = w / 2 * float(np.sqrt(max(0.0, 1 - (inner / (d / 2)) ** 2)))
+        parts.append(((-half, float(lo), z0), (half, float(hi), z1)))
+    return parts
+
+
+def round_table(w, d, h) -> list[Part]:
+    return [((-0.2 * w, -0.2 * d, 0), (0.2 * w, 0.2 * d, 0.04)), ((-0.05, -0.05, 0.04), (0.05, 0.05, h - 0.04))] \
+        + _disc(w, d, h - 0.04, h)
+
+
+def l_shaped_sofa(w, d, h) -> list[Part]:
+    back_depth = 0.55 * d
+    return [((-w / 2 + 0.2, d / 2 - back_depth, 0), (w / 2, d / 2, 0.42)),     # seat along the back
+            ((-w / 2, -d / 2, 0), (-w / 2 + 0.45 * w, d / 2 - back_depth, 0.42)),  # the chaise
+            ((-w / 2 + 0.2, d / 2 - 0.2, 0.42), (w / 2 - 0.2, d / 2, h)),
+            ((-w / 2, d / 2 - back_depth, 0), (-w / 2 + 0.2, d / 2, 0.6 * h)),
+            ((w / 2 - 0.2, d / 2 - back_depth, 0), (w / 2, d / 2, 0.6 * h))]
+
+
+def straight_sofa(w, d, h) -> list[Part]:
+    return sofa(w, d, h)
+
+
+def open_cabinet(w, d, h) -> list[Part]:
+    t = 0.03
+    return [((-w / 2, d / 2 - t, 0), (w / 2, d / 2, h)),                    # back
+            ((-w / 2, -d / 2, 0), (-w / 2 + t, d / 2, h)), ((w / 2 - t, -d / 2, 0), (w / 2, d / 2, h)),
+            ((-w / 2, -d / 2, 0), (w / 2, d / 2, 0.05)), ((-w / 2, -d / 2, h - t), (w / 2, d / 2, h)),
+            ((-w / 2 + t, -d / 2 + 0.05, 0.5 * h), (w / 2 - t, d / 2 - t, 0.5 * h + t))]
+
+
+def closed_door(w, d, h) -> list[Part]:
+    return block(w, d, h)
+
+
+def open_door(w, d, h) -> list[Part]:
+    """An open doorway: the frame only, the opening left empty."""
+    return [((-w / 2, -d / 2, 0), (-w / 2 + 0.08, d / 2, h)), ((w / 2 - 0.08, -d / 2, 0), (w / 2, d / 2, h)),
+            ((-w / 2 + 0.08, -d / 2, h - 0.1), (w / 2 - 0.08, d / 2, h))]
+
+
+def full_bookshelf(w, d, h) -> list[Part]:
+    """A bookshelf whose shelves hold rows of books (clutter inside the same envelope)."""
+    parts = bookshelf(w, d, h)
+    levels = np.linspace(0.02, h - 0.03, 5)
+    for z0, z1 in zip(levels[:-1], levels[1:]):
+        gap = float(z1 - z0) - 0.03
+        parts.append(((-w / 2 + 0.05, -d / 2 + 0.03, float(z0) + 0.03), (w / 2 - 0.05, d / 2 - 0.02,
+                                                                           float(z0) + 0.03 + 0.75 * gap)))
+    return parts
+
+
+def desk_with_drawers(w, d, h) -> list[Part]:
+    return [((-w / 2, -d / 2, 0), (-w / 2 + 0.4 * w, d / 2, h - 0.04)),    # a drawer block on one side
+            ((w / 2 - 0.04, -d / 2, 0), (w / 2, d / 2, h - 0.04)),
+            ((-w / 2 + 0.4 * w, d / 2 - 0.03, 0.3), (w / 2 - 0.04, d / 2, h - 0.04)),
+            ((-w / 2, -d / 2, h - 0.04), (w / 2, d / 2, h))]
+
+
+def open_bin(w, d, h) -> list[Part]:
+    t = 0.025
+    return [((-w / 2, -d / 2, 0), (w / 2, d / 2, 0.03)),
+            ((-w / 2, -d / 2, 0), (-w / 2 + t, d / 2, h)), ((w / 2 - t, -d / 2, 0), (w / 2, d / 2, h)),
+            ((-w / 2 + t, -d / 2, 0), (w / 2 - t, -d / 2 + t, h)), ((-w / 2 + t, d / 2 - t, 0), (w / 2 - t, d / 2, h))]
+
+
+# kind -> {shape: builder}. The first entry is the v1 shape. Kinds not listed have one shape.
+SHAPES: dict[str, dict[str, Callable[[float, float, float], list[Part]]]] = {
+    "chair": {"no armrests": chair, "armrests": chair_with_armrests},
+    "table": {"rectangular": table, "round": round_table},
+    "sofa": {"straight": straight_sofa, "l-shaped": l_shaped_sofa},
+    "cabinet": {"closed": cabinet, "open": open_cabinet},
+    "door": {"closed": closed_door, "open": open_door},
+    "bookshelf": {"empty": bookshelf, "full": full_bookshelf},
+    "desk": {"no drawers": desk, "drawers": desk_with_drawers},
+    "trash can": {"lid": block, "open": open_bin},
+}
+# Materials are per-point brightness patterns around the object's colour: the mean colour stays the
+# colour's, so only the spread of colours over the surface tells them apart.
+MATERIALS = ("plain", "striped", "checkered")
+PATTERN_PERIOD = 0.14  # metres per band

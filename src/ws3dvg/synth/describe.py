@@ -141,7 +141,7 @@ def describe_room(room: Room, rng: np.random.Generator, per_object: int, relatio
                          "ann_id": ann, "description": text, "token": tokenize(text)})
         if len(group) > 1:
             for clue in relations:
-                sr3d.append(_sr3d_row(target, group, clue, room))
+                sr3d.append(sr3d_row(target, group, clue, room))
     return rows, sr3d, {"targets": len(objects) - skipped, "skipped_targets": skipped}
 
 
@@ -150,7 +150,7 @@ SR3D_TYPES = {"closest": ("horizontal", "closest"), "farthest": ("horizontal", "
               "between": ("between", "between"), "left": ("allocentric", "left"), "right": ("allocentric", "right")}
 
 
-def _sr3d_row(target: SceneObject, group: list[SceneObject], clue: Clue, room: Room) -> dict:
+def sr3d_row(target: SceneObject, group: list[SceneObject], clue: Clue, room: Room) -> dict:
     verb = {"on": "that is ", "under": "that is ", "between": "that is "}.get(clue.kind, "that is ")
     utterance = f"the {target.name} {verb}{clue.phrase}"
     distractors = [o.object_id for o in group if o is not target]

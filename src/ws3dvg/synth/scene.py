@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .catalog import COLORS, MULTI_KINDS, SINGLE_KINDS, SUPPORTS, TEMPLATES
+from .catalog import COLORS, MATERIALS, MULTI_KINDS, PATTERN_PERIOD, SHAPES, SINGLE_KINDS, SUPPORTS, TEMPLATES
 
 WALL_THICKNESS = 0.1
 FLOOR_COLORS = [(170, 140, 100), (150, 150, 145), (190, 170, 130)]
@@ -25,6 +25,9 @@ class SceneObject:
     parts: np.ndarray    # (P, 2, 3) world lo/hi corners, axis-aligned frame
     support: int | None = None  # object_id this one stands on
     wall: int | None = None     # wall index for objects placed against a wall
+    shape: str = ""             # world v2: the shape variant (catalog.SHAPES; "" for kinds with one shape)
+    material: str = ""          # world v2: the surface pattern (catalog.MATERIALS; "" in world v1)
+    scale: float = 1.0          # size relative to the kind's nominal size
 
     @property
     def box(self) -> np.ndarray:
@@ -65,7 +68,11 @@ def _overlaps(box_lo, box_hi, others: list[tuple[np.ndarray, np.ndarray]], margi
 
 
 def layout_room(rng: np.random.Generator, cfg: dict) -> Room:
-    """Sample a room: walls and floor, floor and wall furniture, small items on or under supports."""
+    """Sample a room: walls and floor, floor and wall furniture, small items on or under supports.
+
+    World 2 (`cfg["world"]`) also draws each object's shape variant and material; world 1 draws
+    exactly what it always did, so its files stay byte-identical."""
+    v2 = cfg.get("world", 1) >= 2
     w, d = rng.uniform(*cfg["room_size"], size=2)
     room = Room(float(w), float(d), float(rng.uniform(2.5, 3.0)))
     _add_shell(room, rng)
@@ -83,14 +90,22 @@ def layout_room(rng: np.random.Generator, cfg: dict) -> Room:
     names = {k: str(rng.choice(TEMPLATES[k].names)) for k in sorted(set(kinds) | {"box", "lamp", "monitor"})}
 
     occupied: list[tuple[np.ndarray, np.ndarray]] = []
+    group_colour: dict[str, str] = {}
     order = sorted(range(len(kinds)), key=lambda i: (TEMPLATES[kinds[i]].placement != "wall",
                                                       not TEMPLATES[kinds[i]].against_wall, i))
     for i in order:
         kind = kinds[i]
-        parts = _place(room, rng, kind, occupied)
+        shape = _shape(rng, kind) if v2 else ""
+        parts = _place(room, rng, kind, occupied, shape)
         if parts is None:
             continue  # room too full: drop it
-        obj = SceneObject(len(room.objects), kind, names[kind], _color(rng), parts[0], wall=parts[1])
+        # world 2: objects of a kind mostly share one colour, as a room's chairs usually do, so that
+        # colour seldom decides and shape, material or place must
+        colour = group_colour.setdefault(kind, _color(rng)) if v2 and rng.random() < 0.65 else _color(rng)
+        obj = SceneObject(len(room.objects), kind, names[kind], colour, parts[0], wall=parts[1], shape=shape,
+                          scale=parts[2])
+        if v2:
+            obj.material = str(rng.choice(MATERIALS))
         room.objects.append(obj)
         lo, hi = obj.parts[:, 0].min(0), obj.parts[:, 1].max(0)
         occupied.append((lo, hi))
@@ -103,8 +118,12 @@ def layout_room(rng: np.random.Generator, cfg: dict) -> Room:
 
     n_small = int(rng.integers(cfg["small_items_per_room"][0], cfg["small_items_per_room"][1] + 1))
     for _ in range(n_small):
-        _place_small(room, rng, names, occupied)
+        _place_small(room, rng, names, occupied, v2)
     return room
+
+
+def _shape(rng, kind: str) -> str:
+    return str(rng.choice(list(SHAPES[kind]))) if kind in SHAPES else ""
 
 
 def _color(rng) -> str:
@@ -125,18 +144,19 @@ def _add_shell(room: Room, rng) -> None:
         room.objects.append(SceneObject(len(room.objects), "wall", "wall", "", np.array([wall], float), wall=i))
 
 
-def _scaled_parts(rng, kind: str) -> np.ndarray:
+def _scaled_parts(rng, kind: str, shape: str = "") -> tuple[np.ndarray, float]:
     tpl = TEMPLATES[kind]
     s = rng.uniform(0.8, 1.3)
     sx, sy, sz = tpl.size[0] * s, tpl.size[1] * (s if tpl.placement != "wall" else 1.0), tpl.size[2] * rng.uniform(0.85, 1.15)
-    return np.array(tpl.build(sx, sy, sz), dtype=np.float64)
+    build = SHAPES[kind][shape] if shape else tpl.build
+    return np.array(build(sx, sy, sz), dtype=np.float64), float(s)
 
 
-def _place(room: Room, rng, kind: str, occupied, tries: int = 60):
+def _place(room: Room, rng, kind: str, occupied, shape: str = "", tries: int = 60):
     tpl = TEMPLATES[kind]
     hw, hd = room.width / 2, room.depth / 2
     for _ in range(tries):
-        parts = _scaled_parts(rng, kind)
+        parts, scale = _scaled_parts(rng, kind, shape)
         if tpl.placement == "wall" or tpl.against_wall:
             wall = int(rng.integers(4))
             parts = _rotate_parts(parts, _WALL_TURNS[wall])
@@ -171,11 +191,11 @@ def _place(room: Room, rng, kind: str, occupied, tries: int = 60):
         if new_hi[2] > room.height - 0.05:
             continue
         if not _overlaps(new_lo, new_hi, occupied, 0.0 if tpl.placement == "wall" else 0.15):
-            return parts, wall
+            return parts, wall, scale
     return None
 
 
-def _place_small(room: Room, rng, names: dict, occupied, tries: int = 30) -> None:
+def _place_small(room: Room, rng, names: dict, occupied, v2: bool = False, tries: int = 30) -> None:
     supports = [o for o in room.objects if o.kind in SUPPORTS]
     if not supports:
         return
@@ -183,7 +203,7 @@ def _place_small(room: Room, rng, names: dict, occupied, tries: int = 30) -> Non
         sup = supports[int(rng.integers(len(supports)))]
         under = sup.kind == "table" and rng.random() < 0.35
         kind = "box" if under else str(rng.choice(["box", "lamp", "monitor"] if sup.kind == "desk" else ["box", "lamp"]))
-        parts = _rotate_parts(_scaled_parts(rng, kind) * np.array([0.8, 0.8, 0.8]), int(rng.integers(4)))
+        parts = _rotate_parts(_scaled_parts(rng, kind)[0] * np.array([0.8, 0.8, 0.8]), int(rng.integers(4)))
         lo, hi = parts[:, 0].min(0), parts[:, 1].max(0)
         size = hi - lo
         s_lo, s_hi = sup.parts[:, 0].min(0), sup.parts[:, 1].max(0)
@@ -204,6 +224,8 @@ def _place_small(room: Room, rng, names: dict, occupied, tries: int = 30) -> Non
             continue
         obj = SceneObject(len(room.objects), kind, names[kind], _color(rng), parts,
                           support=None if under else sup.object_id)
+        if v2:
+            obj.material = str(rng.choice(MATERIALS))
         room.objects.append(obj)
         occupied.append((new_lo, new_hi))
         return
@@ -247,6 +269,19 @@ def box_surface(lo: np.ndarray, hi: np.ndarray, res: float):
     return out
 
 
+def pattern(points: np.ndarray, material: str, base: np.ndarray) -> np.ndarray:
+    """Brightness offset per point for a material: +-a in bands (striped) or a 3D checkerboard (checkered).
+
+    The amplitude stays inside 0..255 around the base colour, so the mean colour over a surface is
+    the base colour whatever the material."""
+    if material in ("", "plain"):
+        return np.zeros(len(points))
+    amp = float(min(40.0, base.min(), 255.0 - base.max()))
+    cells = np.floor(points / PATTERN_PERIOD).astype(np.int64)
+    parity = cells[:, 2] if material == "striped" else cells.sum(1)
+    return np.where(parity % 2 == 0, amp, -amp)
+
+
 def build_mesh(room: Room, rng: np.random.Generator, res: float) -> SceneMesh:
     verts, cols, faces, segs = [], [], [], []
     seg_owner: dict[int, int] = {}
@@ -266,7 +301,7 @@ def build_mesh(room: Room, rng: np.random.Generator, res: float) -> SceneMesh:
                     seg_owner[int(s)] = obj.object_id
                 next_seg += int(local.max()) + 1
                 verts.append(fv)
-                cols.append(base + rng.normal(0, 6, size=(len(fv), 3)))
+                cols.append(base + rng.normal(0, 6, size=(len(fv), 3)) + pattern(fv, obj.material, base)[:, None])
                 faces.append(ff + offset)
                 segs.append(seg_ids)
                 offset += len(fv)

@@ -27,7 +27,7 @@ from ..scannet.io import (
     write_segs,
 )
 from ..scannet.labels import LABEL_TABLE_COLUMNS
-from .describe import describe_room
+from . import describe, grammar
 from .render import camera_poses, intrinsic_matrix, render, sample_surface
 from .scene import build_mesh, layout_room, random_axis_alignment
 
@@ -49,6 +49,8 @@ LABEL_ROWS = [
     (21, "curtain", "curtain", 16, "curtain"), (55, "shower curtain", "shower curtain", 28, "shower curtain"),
     (26, "box", "box", 29, "box"), (28, "lamp", "lamp", 35, "lamp"), (19, "monitor", "monitor", 40, "otherprop"),
 ]
+OBJECT_COLUMNS = ["scene_id", "object_id", "name", "colour", "shape", "material", "scale"]
+DESCRIPTION_COLUMNS = ["scene_id", "object_id", "ann_id", "decided_by", "attribute_only"]
 SR3D_COLUMNS = ["scan_id", "target_id", "distractor_ids", "utterance", "stimulus_id", "coarse_reference_type",
                 "reference_type", "instance_type", "anchors_types", "anchor_ids", "tokens"]
 
@@ -94,13 +96,18 @@ def write_scene(root: Path, index: int, cfg: dict, seed: int, label_ids: dict[st
         "numDepthFrames": str(cfg["frames_per_scene"]), "sceneType": "Synthetic"})
 
     _write_frames(root / "frames" / scene, room, mesh, to_raw, k, w, h, cfg, rng, label_ids)
-    rows, sr3d, stats = describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])
+    if cfg.get("world", 1) >= 2:
+        rows, sr3d, stats = grammar.describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"])
+    else:
+        rows, sr3d, stats = describe.describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])
     for r in rows:
         r["scene_id"] = scene
     for r in sr3d:
         r["scan_id"] = scene
         r["stimulus_id"] = r["stimulus_id"].format(scene=scene)
-    return {"scene": scene, "scanrefer": rows, "sr3d": sr3d, "stats": stats,
+    objects = [{"scene_id": scene, "object_id": o.object_id, "name": o.name, "colour": o.color, "shape": o.shape,
+                "material": o.material, "scale": round(o.scale, 4)} for o in room.objects if o.color]
+    return {"scene": scene, "scanrefer": rows, "sr3d": sr3d, "stats": stats, "objects": objects,
             "n_vertices": int(len(mesh.vertices))}
 
 
@@ -162,6 +169,12 @@ def synthesize(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict
         (root / "scanrefer").mkdir(exist_ok=True)
         with open(root / "scanrefer" / f"ScanRefer_filtered_{split}.json", "w") as f:
             json.dump(rows, f, indent=1)
+    if cfg.get("world", 1) >= 2:  # the generator's truth about objects and descriptions, for probes and diagnostics
+        pd.DataFrame([o for res in results for o in res["objects"]], columns=OBJECT_COLUMNS).to_csv(
+            root / "meta" / "synth_objects.csv", index=False, lineterminator="\n")
+        pd.DataFrame([{"scene_id": res["scene"], **{k: r[k] for k in DESCRIPTION_COLUMNS[1:]}}
+                      for res in results for r in res["scanrefer"]], columns=DESCRIPTION_COLUMNS).to_csv(
+            root / "meta" / "synth_descriptions.csv", index=False, lineterminator="\n")
     (root / "referit3d").mkdir(exist_ok=True)
     sr3d = pd.DataFrame([r for res in results for r in res["sr3d"]], columns=SR3D_COLUMNS)
     sr3d.to_csv(root / "referit3d" / "sr3d.csv", index=False, lineterminator="\n")
@@ -169,4 +182,6 @@ def synthesize(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict
             "descriptions": sum(len(r["scanrefer"]) for r in results),
             "sr3d_utterances": len(sr3d),
             "skipped_targets": sum(r["stats"]["skipped_targets"] for r in results),
+            **({"attribute_only_share_of_multiple": sum(r["stats"]["attribute_only_rows"] for r in results)
+                / max(1, sum(r["stats"]["multiple_rows"] for r in results))} if cfg.get("world", 1) >= 2 else {}),
             "mean_vertices": float(np.mean([r["n_vertices"] for r in results]))}

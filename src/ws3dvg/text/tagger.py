@@ -20,15 +20,17 @@ SIZES = {"large", "small", "big", "little", "tall", "short", "long", "wide", "na
          "larger", "smaller", "bigger", "taller", "shorter", "longer", "wider", "narrower", "higher", "lower",
          "highest", "lowest", "longest", "widest", "upper", "elevated", "mini"}
 MATERIALS = {"wood", "wooden", "metal", "metallic", "leather", "fabric", "plastic", "glass", "marble", "stone",
-             "cloth", "padded", "cushioned", "upholstered"}
-SHAPES = {"round", "square", "rectangular", "circular", "oval", "curved", "flat", "l-shaped", "cylindrical"}
+             "cloth", "padded", "cushioned", "upholstered", "steel", "striped", "checkered", "checked", "plaid",
+             "tiled", "patterned", "plain"}
+SHAPES = {"round", "square", "rectangular", "circular", "oval", "curved", "flat", "l-shaped", "cylindrical",
+          "straight", "open", "closed", "shut", "empty", "full", "covered", "uncovered"}
 ATTRIBUTES = COLOURS | SIZES | MATERIALS | SHAPES
 # Multi-word prepositions first; matched longest first.
 PREPOSITIONS = [
     "to the left of", "to the right of", "on the left of", "on the right of", "on the left side of",
     "on the right side of", "in front of", "on top of", "next to",
     "close to", "closest to", "nearest to", "near to", "far from", "farthest from", "furthest from", "away from",
-    "closer to", "farther from", "further from", "across from", "opposite to", "opposite of", "adjacent to", "left of", "right of", "in between", "out of",
+    "closer to", "farther from", "closest", "nearest", "further from", "across from", "opposite to", "opposite of", "adjacent to", "left of", "right of", "in between", "out of",
     "on", "in", "under", "underneath", "beneath", "below", "above", "over", "near", "beside", "besides",
     "between", "by", "behind", "against", "at", "from", "of", "to", "with", "inside", "across", "toward", "towards",
     "along", "around", "facing", "opposite", "beyond", "past", "among", "into", "onto", "atop",
@@ -49,6 +51,8 @@ EXTRA_NOUNS = {
     "pane", "frame", "base", "color", "colour", "shape", "size", "pattern", "design", "fridge", "television",
     "computer", "screen", "tub", "trashcan", "bookcase", "countertop", "vanity", "dryer", "washer", "recliner",
     "stand", "person", "man", "woman", "guy", "thing", "item", "object", "water", "light", "sunlight", "entrance",
+    "cupboard", "settee", "painting", "poster", "artwork", "carton", "basin", "washbasin", "wastebasket", "bin",
+    "drape", "display", "chaise", "book", "door", "doors", "border",
 }
 IRREGULAR_PLURALS = {"shelves": "shelf", "knives": "knife", "leaves": "leaf", "people": "person", "men": "man",
                      "women": "woman", "feet": "foot", "halves": "half"}

@@ -1,0 +1,52 @@
+"""Which descriptions does a model get right? Acc@0.25 of evaluate's predictions per deciding fact, on world v2.
+
+World v2's synthesize stage records, per description, the kinds of the facts that single its target out
+(`meta/synth_descriptions.csv`: shape, material, colour, closest, ordinal, side, ...; `unique` when the target
+is the only object of its name). Joined with `data/eval/predictions.json` this shows what a recipe has
+learnt to use and what it ignores, beside random of the class for the same rows.
+
+Usage (pipeline root): python benchmarks/accuracy_by_fact.py [data/eval/predictions.json]
+       [--descriptions data/synthetic/meta/synth_descriptions.csv] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pandas as pd
+
+
+def by_fact(predictions: list[dict], descriptions: pd.DataFrame) -> pd.DataFrame:
+    # every table row's IoU where evaluate wrote them (iou_of), else the student's alone
+    pred = pd.DataFrame([{"scene_id": p["scene_id"], "object_id": p["object_id"], "ann_id": p["ann_id"],
+                          **p.get("iou_of", {"student": p["iou"]})} for p in predictions])
+    models = [c for c in pred.columns if c not in ("scene_id", "object_id", "ann_id")]
+    pred["object_id"] = pred["object_id"].astype(int)
+    pred["ann_id"] = pred["ann_id"].astype(int)
+    rows = pred.merge(descriptions, on=["scene_id", "object_id", "ann_id"], how="left", validate="one_to_one")
+    if rows["decided_by"].isna().any():
+        raise SystemExit(f"{int(rows['decided_by'].isna().sum())} predictions have no row in the descriptions "
+                         "file: are they from the same synthesis?")
+    hits = (rows[models] >= 0.25).astype(float)
+    hits["decided_by"], hits["n"] = rows["decided_by"], 1
+    table = hits.groupby("decided_by").agg({"n": "sum", **{m: "mean" for m in models}})
+    return table.sort_values("n", ascending=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("predictions", nargs="?", default="data/eval/predictions.json")
+    ap.add_argument("--descriptions", default="data/synthetic/meta/synth_descriptions.csv")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    with open(args.predictions) as f:
+        predictions = json.load(f)
+    table = by_fact(predictions, pd.read_csv(args.descriptions))
+    print(table.to_string(float_format="%.3f"))
+    if args.json:
+        table.reset_index().to_json(args.json, orient="records", indent=1)
+
+
+if __name__ == "__main__":
+    main()
