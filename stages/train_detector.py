@@ -1,10 +1,16 @@
-"""Stage train_detector: train the detector with box labels (or evaluate a pretrained one)."""
+"""Stage train_detector: train the detector with box labels (or evaluate a pretrained one).
 
+Several GPUs: `torchrun --nproc_per_node N -m stages.train_detector` (engine/distributed.py); each rank trains
+on its part of every global batch of `detector.batch_size`, rank 0 alone writes.
+"""
+
+
+import logging
 
 from ws3dvg.detection.checkpoints import load_pretrained
 from ws3dvg.detection.data import feature_dim
 from ws3dvg.detection.train import evaluate_detector, mean_sizes, save_detector, scene_set, train_detector
-from ws3dvg.engine import artifacts
+from ws3dvg.engine import artifacts, distributed
 from ws3dvg.engine.atomic import write_json
 from ws3dvg.engine.config import load_params, resolve_device, run_stage, setup_logging
 from ws3dvg.models.detector import build_detector
@@ -15,7 +21,9 @@ def main() -> None:
     log = setup_logging("train_detector")
     params = load_params()
     cfg, data = params["detector"], params["data"]
-    device = resolve_device(params["base"]["device"])
+    ctx, device = distributed.init(resolve_device(params["base"]["device"]))
+    if not ctx.is_main:  # rank 0 speaks for the run
+        logging.getLogger().setLevel(logging.WARNING)
     splits = read_splits(data["preprocessed"])
     mv = data["multiview"] if "multiview" in cfg["input_features"] else None
     if cfg["pretrained"]:
@@ -29,9 +37,11 @@ def main() -> None:
                              params["runtime"]["loader_workers"], params["runtime"]["checkpoint_every_s"],
                              params["runtime"]["workers"])
         model, result = out["model"], out["metrics"]
-    save_detector(artifacts.DETECTOR_WEIGHTS, model, cfg)
-    write_json(artifacts.metrics("detector"), {k: v for k, v in result.items()})
-    log.info("val mAP@0.25 %.3f  mAP@0.5 %.3f", result["mAP@0.25"], result["mAP@0.5"])
+    if ctx.is_main:
+        save_detector(artifacts.DETECTOR_WEIGHTS, model, cfg)
+        write_json(artifacts.metrics("detector"), {k: v for k, v in result.items()})
+        log.info("val mAP@0.25 %.3f  mAP@0.5 %.3f", result["mAP@0.25"], result["mAP@0.5"])
+    distributed.shutdown()
 
 
 if __name__ == "__main__":

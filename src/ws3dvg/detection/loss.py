@@ -26,8 +26,12 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor, n: torch.Tensor) -> torch.
 
 
 def detection_loss(out: dict, batch: dict, mean_size: torch.Tensor, center_delta: float = 1.0,
-                   size_delta: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """out: the detector's outputs; mean_size (NS, 3): the model's size-cluster means."""
+                   size_delta: float = 1.0, count=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """out: the detector's outputs; mean_size (NS, 3): the model's size-cluster means.
+
+    `count` maps a local count of positives to what the masked means divide by. Alone: the count itself.
+    Under DDP: the global count / ranks, so that the ranks' gradients, averaged, are the global batch's."""
+    count = count or (lambda n: n)
     seed_gt = batch["point_gt"].gather(1, out["seed_inds"])  # (B, S): GT index of each seed, -1 none
     prop_gt = seed_gt.gather(1, out["proposal_seed"])       # (B, P)
     pos = prop_gt >= 0
@@ -39,8 +43,8 @@ def detection_loss(out: dict, batch: dict, mean_size: torch.Tensor, center_delta
     if "vote_xyz" in out:
         vc, _, _ = _gather_gt(batch, seed_gt)
         err = F.smooth_l1_loss(out["vote_xyz"], vc, reduction="none", beta=center_delta).sum(-1)
-        terms["vote"] = _masked_mean(err, seed_gt >= 0, (seed_gt >= 0).sum().clamp_min(1))
-    n_pos = pos.sum().clamp_min(1)
+        terms["vote"] = _masked_mean(err, seed_gt >= 0, count((seed_gt >= 0).sum()).clamp_min(1))
+    n_pos = count(pos.sum()).clamp_min(1)
     layer_terms: dict[str, list] = {"objectness": [], "center": [], "size_cls": [], "size": [], "sem": []}
     for layer in out["layers"]:
         layer_terms["objectness"].append(F.binary_cross_entropy_with_logits(layer["objectness"], pos.float()))

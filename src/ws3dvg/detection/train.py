@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..engine import distributed
 from ..engine.tracking import Curves
 from ..engine.training import Checkpoint, EpochLoader, autocast, make_loader, save_weights, seed_everything, to_device
 from ..models.detector import build_detector
@@ -33,11 +34,15 @@ def mean_sizes(cfg: dict, h5: str, train_scenes: list[str]) -> np.ndarray:
 def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str, device: torch.device, seed: int,
                    multiview_h5: str | None = None, loader_workers: int = 0, checkpoint_every_s: float = 0.0,
                    read_workers: int = 1) -> dict:
+    """Train on this process's part of every global batch (the whole batch when alone, as under torchrun's
+    ranks: engine/distributed.py). Rank 0 alone evaluates and writes; the others return no metrics."""
     t_setup = time.perf_counter()
+    ctx = distributed.context()
     seed_everything(seed)
     train_set = scene_set(cfg, h5, splits["train"], True, seed, multiview_h5, read_workers)
     val_set = scene_set(cfg, h5, splits["val"], False, seed, multiview_h5, read_workers)
     model = build_detector(cfg, feature_dim(cfg["input_features"]), mean_sizes(cfg, h5, splits["train"])).to(device)
+    net = distributed.wrap(model, ctx, device)  # DDP with global batch norm under torchrun, else the model
     # GroupFree-3D trains its transformer decoder (every parameter named *decoder*) at a tenth of the rate
     decoder = [p for n, p in model.named_parameters() if "decoder" in n]
     rest = [p for n, p in model.named_parameters() if "decoder" not in n]
@@ -53,52 +58,71 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     start, _ = ckpt.load(model, opt, sched, device)
     if start:
         log.info("resuming from %s at epoch %d", ckpt.path, start)
-    curves = Curves(live_dir, resume=start > 0)
-    # one loader for every epoch left, shuffled by (seed, epoch) as a loader per epoch would be
+    elif ctx.enabled:  # each rank its own dropout stream (the weights are rank 0's: DDP broadcast them)
+        torch.manual_seed(seed + ctx.rank)
+    curves = Curves(live_dir, resume=start > 0) if ctx.is_main else None
+    # one loader for every epoch left, shuffled by (seed, epoch) as a loader per epoch would be; under torchrun
+    # each rank loads its part of every global batch
     loader = EpochLoader(train_set, cfg["batch_size"], seed, range(start, cfg["epochs"]), collate, loader_workers,
-                         device, drop_last=True)
+                         device, drop_last=True, rank=ctx.rank, world=ctx.world)
     times = {"setup": time.perf_counter() - t_setup, "train": 0.0, "evaluate": 0.0, "checkpoint": 0.0}
     metrics = None
     for epoch in range(start, cfg["epochs"]):
         model.train()
         sums: dict[str, torch.Tensor] = {}
         t0 = time.perf_counter()
-        for batch in loader.epoch(epoch, f"detector epoch {epoch + 1}/{cfg['epochs']}"):
-            batch = to_device(batch, device)
-            batch["features"] = train_set.input_features(batch)
-            with autocast(device, cfg["amp"]):
-                out = model(batch["xyz"], batch["features"])
-            loss, terms = detection_loss(_float(out), batch, model.mean_size_arr, cfg["center_delta"],
-                                         cfg["size_delta"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            opt.step()
+        for batch in loader.epoch(epoch, f"detector epoch {epoch + 1}/{cfg['epochs']}" if ctx.is_main else None):
+            terms = detector_step(net, batch, train_set, opt, cfg, device, ctx)
             sched.step()
             for k, v in terms.items():  # summed on the device: no host sync inside the epoch
                 sums[k] = sums.get(k, 0.0) + v / loader.steps
-        sums = {k: float(v) for k, v in sums.items()}
+        # each rank's terms are its part's share of the global batch's: their mean over ranks is the batch's
+        sums = {k: float(distributed.all_sum(v)) / ctx.world for k, v in sums.items()}
         t1 = time.perf_counter()
         times["train"] += t1 - t0
         row = {f"train/{k}": v for k, v in sums.items()}
-        if (epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]:
+        if ctx.is_main and ((epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]):
             m = metrics = evaluate_detector(model, val_set, cfg, device)
             row.update({"val/mAP@0.25": m["mAP@0.25"], "val/mAP@0.5": m["mAP@0.5"]})
             log.info("epoch %d: loss terms %s, val mAP@0.25 %.3f mAP@0.5 %.3f", epoch + 1,
                      {k: round(v, 3) for k, v in sums.items()}, m["mAP@0.25"], m["mAP@0.5"])
         t2 = time.perf_counter()
         times["evaluate"] += t2 - t1
-        curves.log(row, epoch)
+        if curves is not None:
+            curves.log(row, epoch)
         ckpt.save(epoch, model, opt, sched, final=epoch + 1 == cfg["epochs"])
         times["checkpoint"] += time.perf_counter() - t2
-    if metrics is None:  # the last epoch evaluated already unless the run resumed past it
-        metrics = evaluate_detector(model, val_set, cfg, device)
-    curves.close()
+    if ctx.is_main:
+        if metrics is None:  # the last epoch evaluated already unless the run resumed past it
+            metrics = evaluate_detector(model, val_set, cfg, device)
+        curves.close()
     steps = (cfg["epochs"] - start) * loader.steps
     # where the stage's time went (log only: times are not results and stay out of metrics)
     log.info("detector times: %s; %.1f ms per training step (data wait included)",
              {k: f"{v:.1f} s" for k, v in times.items()}, 1e3 * times["train"] / max(steps, 1))
     return {"model": model, "metrics": metrics}
+
+
+def detector_step(net, batch: dict, train_set: SceneSet, opt, cfg: dict, device: torch.device,
+                  ctx: distributed.Context | None = None) -> dict[str, torch.Tensor]:
+    """One optimisation step on this process's part of a global batch -> the loss terms (device tensors).
+
+    Under DDP the masked means divide by the global count of positives / ranks, so the averaged gradients are
+    those of the whole batch; alone it is the plain step."""
+    ctx = ctx or distributed.Context()
+    model = distributed.unwrap(net)
+    batch = to_device(batch, device)
+    batch["features"] = train_set.input_features(batch)
+    with autocast(device, cfg["amp"]):
+        out = net(batch["xyz"], batch["features"])
+    count = (lambda n: distributed.all_sum(n.float()) / ctx.world) if ctx.enabled else None
+    loss, terms = detection_loss(_float(out), batch, model.mean_size_arr, cfg["center_delta"], cfg["size_delta"],
+                                 count)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+    opt.step()
+    return terms
 
 
 def _float(out: dict) -> dict:

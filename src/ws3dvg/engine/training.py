@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import distributed
 from .atomic import atomic_file
 
 
@@ -54,9 +55,15 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     once per epoch and keep prefetching across epoch boundaries. The dataset reads the epoch from the key."""
 
     def __init__(self, n: int, batch_size: int, seed: int, epochs: range, shuffle: bool = True,
-                 drop_last: bool = False):
+                 drop_last: bool = False, rank: int = 0, world: int = 1):
         self.n, self.batch_size, self.seed, self.epochs = n, batch_size, seed, epochs
         self.shuffle, self.drop_last = shuffle, drop_last
+        # under torchrun each global batch is cut into `world` equal parts, part `rank` for this process: the
+        # ranks together train on exactly the batches one process would, whatever the number of ranks
+        if world > 1 and (not drop_last or batch_size % world):
+            raise ValueError(f"{world} ranks need a batch size divisible by {world} (got {batch_size}) and "
+                             "whole batches only (drop_last)")
+        self.rank, self.world = rank, world
 
     @property
     def steps_per_epoch(self) -> int:
@@ -72,8 +79,11 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     def __iter__(self):
         for epoch in self.epochs:
             order = self.order(epoch)
+            part = self.batch_size // self.world
             for b in range(self.steps_per_epoch):
-                yield [(epoch, i) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
+                start = b * self.batch_size + self.rank * part
+                stop = start + part if self.world > 1 else (b + 1) * self.batch_size
+                yield [(epoch, i) for i in order[start:stop]]
 
     def __len__(self) -> int:
         return len(self.epochs) * self.steps_per_epoch
@@ -85,8 +95,9 @@ class EpochLoader:
     `dataset[(epoch, i)]` must give item i as that epoch sees it (its augmentation or regrouping)."""
 
     def __init__(self, dataset, batch_size: int, seed: int, epochs: range, collate_fn, workers: int = 0,
-                 device: torch.device | None = None, drop_last: bool = False, shuffle: bool = True):
-        self.sampler = EpochBatchSampler(len(dataset), batch_size, seed, epochs, shuffle, drop_last)
+                 device: torch.device | None = None, drop_last: bool = False, shuffle: bool = True,
+                 rank: int = 0, world: int = 1):
+        self.sampler = EpochBatchSampler(len(dataset), batch_size, seed, epochs, shuffle, drop_last, rank, world)
         self.steps = self.sampler.steps_per_epoch
         self.next_epoch = epochs.start
         self._loader = torch.utils.data.DataLoader(dataset, batch_sampler=self.sampler,
@@ -142,16 +153,21 @@ class Checkpoint:
     def save(self, epoch: int, model, optimizer, scheduler=None, extra: dict | None = None, final: bool = False) -> None:
         """Write the state after `epoch`; with `every_s`, only when that long has passed since the last write, or
         when `final` (a resume then repeats at most `every_s` seconds of work; the detector's state is 170 MB)."""
-        if not final and time.monotonic() - self.last_write < self.every_s:
+        due = final or time.monotonic() - self.last_write >= self.every_s
+        if distributed.context().enabled:  # every rank takes part (RNG states are gathered): rank 0's clock decides
+            due = bool(distributed.broadcast_flag(due))
+        if not due:
             return
-        state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                 "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(), "python_rng": random.getstate(),
-                 "extra": extra or {}, "config": self.config}
-        if torch.cuda.is_available():
-            state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        with atomic_file(self.path) as tmp:
-            torch.save(state, tmp)
+        rng = _rng_state()
+        ranks = distributed.gather_objects(rng)
+        if distributed.context().is_main:
+            state = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict() if scheduler is not None else None, **rng,
+                     "extra": extra or {}, "config": self.config}
+            if len(ranks) > 1:
+                state["rank_rng"] = ranks  # each rank resumes its own random streams
+            with atomic_file(self.path) as tmp:
+                torch.save(state, tmp)
         self.last_write = time.monotonic()
 
     def load(self, model, optimizer, scheduler=None, device="cpu") -> tuple[int, dict]:
@@ -175,16 +191,30 @@ class Checkpoint:
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
-        # map_location moved every tensor to `device`, the RNG states too: they must be CPU byte tensors
-        torch.set_rng_state(state["torch_rng"].cpu())
-        np.random.set_state(state["numpy_rng"])
-        random.setstate(state["python_rng"])
-        if "cuda_rng" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        ctx = distributed.context()
+        ranks = state.get("rank_rng")
+        _set_rng_state(ranks[ctx.rank] if ranks and len(ranks) == ctx.world else state)
         return state["epoch"] + 1, state["extra"]
 
 
+def _rng_state() -> dict:
+    state = {"torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(), "python_rng": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    # map_location moved every tensor to the device, the RNG states too: they must be CPU byte tensors
+    torch.set_rng_state(state["torch_rng"].cpu())
+    np.random.set_state(state["numpy_rng"])
+    random.setstate(state["python_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+
+
 def save_weights(path: str | Path, model, config: dict, **extra) -> None:
+    model = distributed.unwrap(model)
     with atomic_file(path) as tmp:
         torch.save({"model": model.state_dict(), "config": config, **extra}, tmp)
 
