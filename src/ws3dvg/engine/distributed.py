@@ -121,11 +121,9 @@ def broadcast_flag(flag: bool) -> bool:
     """Rank 0's flag on every rank (decisions taken on a clock, which ranks do not share)."""
     if not dist.is_initialized():
         return flag
-    x = torch.tensor([1.0 if flag and dist.get_rank() == 0 else 0.0])
-    if dist.get_backend() == "nccl":
-        x = x.cuda()
-    dist.all_reduce(x)
-    return bool(x.item() > 0)
+    box = [flag]
+    dist.broadcast_object_list(box, src=0)  # on NCCL through the device init() set for this rank
+    return bool(box[0])
 
 
 def gather_objects(obj) -> list:

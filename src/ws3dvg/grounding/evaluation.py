@@ -138,8 +138,7 @@ def predictions(lang: dict, choice: np.ndarray, score: np.ndarray, center, size,
             "ann_id": str(lang["ann_id"][i]), "description": str(lang["description"][i]),
             "pred_proposal": int(choice[i]), "pred_box": [round(float(x), 4) for x in box[i]],
             "gt_box": [round(float(x), 4) for x in targets[i]], "iou": round(float(iou[i]), 4),
-            "score": round(float(score[i]), 4), "unique": bool(lang["unique"][i])} for i in rows]
-    for name, ious in (every_iou or {}).items():
-        for i, row in zip(rows, out):
-            row.setdefault("iou_of", {})[name] = round(float(ious[i]), 4)
+            "score": round(float(score[i]), 4), "unique": bool(lang["unique"][i]),
+            **({"iou_of": {name: round(float(v[i]), 4) for name, v in every_iou.items()}} if every_iou else {})}
+           for i in rows]
     return out

@@ -31,7 +31,7 @@ def _xy(o: SceneObject) -> np.ndarray:
     return o.box[:2]
 
 
-def _gap_xy(a: SceneObject, b: SceneObject) -> float:
+def gap_xy(a: SceneObject, b: SceneObject) -> float:
     """Horizontal gap between two boxes (0 if their footprints touch or overlap)."""
     d = np.abs(a.box[:2] - b.box[:2]) - (a.box[3:5] + b.box[3:5]) / 2
     return float(np.linalg.norm(np.maximum(d, 0)))
@@ -62,14 +62,14 @@ def clues_for(target: SceneObject, group: list[SceneObject], anchors: list[Scene
         dist = np.linalg.norm(centres - _xy(a), axis=1)
         if _unique_best(dist, ti, 0.4) and dist[ti] < 3.0:
             clues.append(Clue("closest", f"closest to the {a.name}", (a.object_id,)))
-            if _gap_xy(target, a) < 0.5:
+            if gap_xy(target, a) < 0.5:
                 clues.append(Clue("next", f"next to the {a.name}", (a.object_id,)))
         if multiple and _unique_best(dist, ti, 0.4, largest=True):
             clues.append(Clue("farthest", f"farthest from the {a.name}", (a.object_id,)))
         on = [o.support == a.object_id for o in group]
         if on[ti] and sum(on) == 1:
             clues.append(Clue("on", f"on the {a.name}", (a.object_id,)))
-        under = [_gap_xy(o, a) == 0 and a.box[2] - a.box[5] / 2 >= o.box[2] + o.box[5] / 2 - 0.02
+        under = [gap_xy(o, a) == 0 and a.box[2] - a.box[5] / 2 >= o.box[2] + o.box[5] / 2 - 0.02
                  and o.support != a.object_id and a.kind != "wall" for o in group]
         if under[ti] and sum(under) == 1:
             clues.append(Clue("under", f"under the {a.name}", (a.object_id,)))
@@ -120,7 +120,7 @@ def describe_room(room: Room, rng: np.random.Generator, per_object: int, relatio
             skipped += 1
             continue
         others = [o for o in objects if o.name != target.name]
-        nearest = min(others, key=lambda o: _gap_xy(o, target)) if others else None
+        nearest = min(others, key=lambda o: gap_xy(o, target)) if others else None
         for ann in range(per_object):
             use_rel = relations and (not attributes or rng.random() < relation_share)
             colour_adj = target.color + " " if (rng.random() < 0.5 or not use_rel) else ""

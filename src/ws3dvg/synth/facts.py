@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .describe import SHELL, VIEW_FROM, gap_xy
 from .scene import Room, SceneObject
 
-SHELL = ("floor", "wall")
 ATTRIBUTES = ("shape", "material")       # the facts only a learned feature of the points can check
 RELATIONS = ("closest", "farthest", "ordinal", "next", "on", "under", "between", "side")
-VIEW_FROM = np.zeros(2)                  # viewpoint phrases face the anchor from the room centre
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,6 @@ def singles_out(facts: list[Fact], target: int) -> bool:
         return False
     m = np.logical_and.reduce([np.array(f.mask) for f in facts])
     return bool(m[target]) and int(m.sum()) == 1
-
-
-def _gap_xy(a: SceneObject, b: SceneObject) -> float:
-    d = np.abs(a.box[:2] - b.box[:2]) - (a.box[3:5] + b.box[3:5]) / 2
-    return float(np.linalg.norm(np.maximum(d, 0)))
 
 
 def _ranked(values: np.ndarray, ti: int, margin: float) -> int:
@@ -121,13 +115,13 @@ def facts_about(target: SceneObject, group: list[SceneObject], room: Room) -> li
                 add("ordinal", a.name, np.arange(n) == ti, (a.object_id,), rank=r)
             if _ranked(-dist, ti, 0.4) == 1:
                 add("farthest", a.name, np.arange(n) == ti, (a.object_id,))
-        gaps = np.array([_gap_xy(o, a) for o in group])
+        gaps = np.array([gap_xy(o, a) for o in group])
         if gaps[ti] < 0.5:
             add("next", a.name, gaps < 0.5, (a.object_id,))
         on = np.array([o.support == a.object_id for o in group])
         if on[ti]:
             add("on", a.name, on, (a.object_id,))
-        under = np.array([_gap_xy(o, a) == 0 and a.box[2] - a.box[5] / 2 >= o.box[2] + o.box[5] / 2 - 0.02
+        under = np.array([gap_xy(o, a) == 0 and a.box[2] - a.box[5] / 2 >= o.box[2] + o.box[5] / 2 - 0.02
                           and o.support != a.object_id for o in group])
         if under[ti]:
             add("under", a.name, under, (a.object_id,))
@@ -168,8 +162,8 @@ def facts_about(target: SceneObject, group: list[SceneObject], room: Room) -> li
     add("count", str(n), [True] * n)
     others = [o for o in objects if o.name != target.name]
     if others:
-        nearest = min(others, key=lambda o: _gap_xy(o, target))
-        gaps = np.array([min(_gap_xy(o, x) for x in others if x.name == nearest.name) for o in group])
+        nearest = min(others, key=lambda o: gap_xy(o, target))
+        gaps = np.array([min(gap_xy(o, x) for x in others if x.name == nearest.name) for o in group])
         if gaps[ti] < 1.0:
             add("near", nearest.name, gaps < 1.0)
     kind = room_type(room)

@@ -18,8 +18,8 @@ import re
 import numpy as np
 
 from ..text.tokens import tokenize
-from .describe import SR3D_TYPES, Clue, sr3d_row
-from .facts import SHELL, Fact, facts_about, singles_out
+from .describe import SHELL, SR3D_TYPES, Clue, sr3d_row
+from .facts import Fact, facts_about, singles_out
 from .scene import Room, SceneObject
 
 NOUNS = {
@@ -218,7 +218,7 @@ class Speaker:
     def material(self, obj: SceneObject) -> tuple[list[str], list[str]]:
         return MATERIAL_WORDS[(obj.kind in SOFT, obj.material)]
 
-    def relation(self, f: Fact, noun: str) -> str:
+    def relation(self, f: Fact) -> str:
         """The phrase for a relational fact ("closest to the door")."""
         if f.kind == "side":
             names = [self.by_id[f.anchors[0]].name]
@@ -257,7 +257,7 @@ class Speaker:
             return self.pick(PARTS[target.kind])
         if f.kind == "side":
             return self.pick(SIDE_CLAUSES).format(a=self.noun(self.by_id[f.anchors[0]].name), side=f.value)
-        rel = self.relation(f, noun)
+        rel = self.relation(f)
         if f.kind in ("closest", "farthest", "ordinal"):
             return self.pick(SUPERLATIVE_CLAUSES).format(noun=noun, plural=plural(noun), rel=rel)
         return self.pick(CLAUSE_REL).format(rel=rel, verb=self.pick(VERBS), noun=noun, thing=self.pick(THINGS))
@@ -349,7 +349,7 @@ def render(target: SceneObject, core: list[Fact], fillers: list[Fact], n: int, s
     np_ = " ".join(pre + [noun] + post)
     if relational:
         f = relational[0]
-        rel = sp.relation(f, noun)
+        rel = sp.relation(f)
         if f.kind in ("closest", "farthest", "ordinal") or inline:
             first = sp.pick(INTRO_THE).format(np=np_, rel=rel)
         else:
@@ -390,7 +390,7 @@ def describe_room(room: Room, rng: np.random.Generator, per_object: int, attribu
             for f in facts_about(target, group, room):
                 kind = {"ordinal": None, "side": f.value}.get(f.kind, f.kind)
                 if f.singles_out and kind in SR3D_TYPES:
-                    sr3d.append(sr3d_row(target, group, Clue(kind, speaker.relation(f, target.name), f.anchors),
+                    sr3d.append(sr3d_row(target, group, Clue(kind, speaker.relation(f), f.anchors),
                                           room))
     return rows, sr3d, {"targets": len(objects) - skipped, "skipped_targets": skipped,
                         "multiple_rows": multiple, "attribute_only_rows": attribute_only}
