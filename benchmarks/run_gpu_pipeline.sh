@@ -3,7 +3,10 @@
 # benchmarks/params-gpu.yaml overlaid on params.yaml (plus any further overlays or --set in OVERLAY_ARGS).
 # Usage: [OVERLAY_ARGS="..."] bash benchmarks/run_gpu_pipeline.sh FIRST_STAGE LAST_STAGE
 set -euo pipefail
-python benchmarks/overlay_params.py benchmarks/params-gpu.yaml ${OVERLAY_ARGS:-} > params.yaml.gpu
+# every run overlays the tree's own params.yaml, kept as params.yaml.orig the first time: an earlier run's
+# overlay (a --set the next run does not repeat) must not carry over
+[ -f params.yaml.orig ] || cp params.yaml params.yaml.orig
+python benchmarks/overlay_params.py --base params.yaml.orig benchmarks/params-gpu.yaml ${OVERLAY_ARGS:-} > params.yaml.gpu
 mv params.yaml.gpu params.yaml
 stages=(synthesize preprocess mask_keywords train_enet project_multiview train_detector cache_detector train_teacher distill evaluate)
 on=0

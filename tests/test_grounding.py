@@ -381,3 +381,34 @@ def test_topdown_png_names_classes_and_verdict(tmp_path):
 
     img = Image.open(tmp_path / "v.png")
     assert img.size == (640, 680) and img.format == "PNG"
+
+
+def test_language_warmup_teaches_the_class_and_nothing_else(tiny_grounding):
+    """The warm-up trains the language encoder alone to name each training sentence's class (object_name):
+    afterwards it names it; the relation encoder and decoder are untouched; the paper's recipe has no warm-up."""
+    from ws3dvg.grounding.data import grounding_set
+    from ws3dvg.grounding.recipe import Recipe
+    from ws3dvg.grounding.teacher import build_teacher, warm_up_language
+
+    cfg = dict(TINY_GROUNDING, language_warmup_epochs=40, language_warmup_lr=0.01)
+    recipe = Recipe.from_params(cfg)
+    assert recipe.language_warmup and not Recipe.from_params(dict(cfg, variant="paper")).language_warmup
+    ds = grounding_set(tiny_grounding, "train", cfg, recipe)
+    torch.manual_seed(0)
+    model = build_teacher(cfg, recipe, tiny_grounding["language_dir"], ds.feature_dim, 0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    lang = ds.lang
+    ids, length = torch.from_numpy(lang["ids"]).long(), torch.from_numpy(lang["length"]).long()
+
+    def accuracy():
+        model.language.eval()
+        with torch.no_grad():
+            return float((model.language(ids, length)["class_logits"].argmax(-1).numpy() == lang["class18"]).mean())
+
+    majority = np.bincount(lang["class18"]).max() / len(lang["class18"])
+    start = accuracy()
+    warm_up_language(model.language, lang, cfg, torch.device("cpu"), 0)
+    assert accuracy() >= 0.9 > start and accuracy() > majority + 0.2
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("language."))
+    assert not torch.equal(before["language.lang_cls.0.weight"], after["language.lang_cls.0.weight"])

@@ -15,6 +15,7 @@ from ..engine.atomic import atomic_file
 from ..ops.geometry import box_corners
 from ..scannet.tables import iter_tables
 from .data import SceneSet
+from .objects import ObjectSet, annotated_objects, run_objects
 from .proposals import write_group
 from .train import proposal_scores, run_detector
 
@@ -66,6 +67,20 @@ def gt_proposals(out: dict, sample: dict, gt_instance: np.ndarray) -> dict[str, 
             "gt_instance": gt_instance}
 
 
+def encoded_proposals(out: dict, scene: dict) -> dict[str, np.ndarray]:
+    """GT objects as proposals, each with what the object encoder made of its own points: its pooled feature and
+    its class scores (ReferIt3D's protocol: the boxes are given, their classes are not)."""
+    boxes = annotated_objects(scene)
+    centre, size = boxes[:, :3].astype(np.float32), boxes[:, 3:6].astype(np.float32)
+    logits = out["sem_logits"]
+    near = torch.cdist(torch.from_numpy(centre).double(), torch.from_numpy(scene["points"][:, :3]).double()).argmin(1)
+    return {"center": centre, "size": size, "heading": np.zeros(len(boxes), np.float32),
+            "corners": box_corners(np.concatenate([centre, size], 1)).astype(np.float32),
+            "objectness": np.ones(len(boxes), np.float32), "class_scores": logits.softmax(-1).numpy(),
+            "class_logits": logits.log_softmax(-1).numpy(), "features": out["features"].numpy(),
+            "seed_index": near.numpy(), "gt_instance": boxes[:, 7].astype(np.int64)}
+
+
 def oracle_proposals(scene: dict) -> dict[str, np.ndarray]:
     """GT objects with a feature built from what they truly are (class, colour, size, place): the ceiling."""
     keep = scene["box_class18"] >= 0
@@ -85,9 +100,10 @@ def oracle_proposals(scene: dict) -> dict[str, np.ndarray]:
             "features": np.concatenate([onehot, colour, size, centre], 1), "seed_index": near, "gt_instance": inst}
 
 
-def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, device, multiview_h5: str | None = None,
-                read_workers: int = 1) -> dict:
-    """Run the frozen detector over `dataset` (not in `oracle` mode) and write the split's cache atomically."""
+def write_cache(model, dataset: SceneSet | ObjectSet, cfg: dict, mode: str, path: str, device,
+                multiview_h5: str | None = None, read_workers: int = 1) -> dict:
+    """Run the frozen detector (or object encoder) over `dataset` (not in `oracle` mode) and write the split's
+    cache atomically."""
     counts = []
     # each scene's per-point table in the file's dtype, in dataset order, decompressed in parallel a window at a time
     tables = iter_tables(multiview_h5, dataset.scenes, read_workers, None, "multiview features") if multiview_h5 \
@@ -96,6 +112,8 @@ def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, devic
         h5.attrs["mode"] = mode
         if mode == "oracle":
             items = ((s, None, None) for s in dataset.scenes)
+        elif isinstance(dataset, ObjectSet):
+            items = ((s, None, out) for s, out, _ in run_objects(model, dataset, device))
         else:
             items = run_detector(model, dataset, cfg, device, f"cache {mode}")
         for scene, sample, out in items:
@@ -103,6 +121,8 @@ def write_cache(model, dataset: SceneSet, cfg: dict, mode: str, path: str, devic
             d = dataset.data[i]
             if mode == "oracle":
                 props = oracle_proposals(d)
+            elif isinstance(dataset, ObjectSet):
+                props = encoded_proposals(out, d)
             elif mode == "gt":
                 gt_instance = d["boxes"][d["box_class18"] >= 0][:, 7].astype(np.int64)
                 props = gt_proposals(out, sample, gt_instance)

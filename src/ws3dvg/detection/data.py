@@ -24,6 +24,12 @@ def feature_dim(names: list[str]) -> int:
     return sum(FEATURE_DIMS[n] for n in names)
 
 
+def input_dim(cfg: dict) -> int:
+    """Channels the model's points carry: the input features, and for the object encoder (`model: objects`)
+    each point's xyz relative to its object's box centre before them."""
+    return feature_dim(cfg["input_features"]) + (3 if cfg["model"] == "objects" else 0)
+
+
 def class_mean_sizes(h5_path, scenes: list[str], num_class: int = 18) -> np.ndarray:
     """Mean GT box size per class over `scenes` (how VoteNet's scannet_means.npz was made); (18, 3).
 

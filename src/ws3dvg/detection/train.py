@@ -10,13 +10,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+import torch.nn.functional as F
+
 from ..engine import distributed
+from ..engine.errors import ParamsError
 from ..engine.tracking import Curves
 from ..engine.training import Checkpoint, EpochLoader, autocast, make_loader, save_weights, seed_everything, to_device
 from ..models.detector import build_detector
-from .data import SceneSet, class_mean_sizes, collate, feature_dim, read_mean_sizes
+from .data import SceneSet, class_mean_sizes, collate, input_dim, read_mean_sizes
 from .loss import detection_loss
 from .metrics import mean_ap, nms
+from .objects import ObjectSet, collate_objects, evaluate_objects
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +30,25 @@ def scene_set(cfg: dict, h5: str, scenes: list[str], augment: bool, seed: int, m
     return SceneSet(h5, scenes, cfg["num_points"], cfg["input_features"], multiview_h5, augment, seed, read_workers)
 
 
-def mean_sizes(cfg: dict, h5: str, train_scenes: list[str]) -> np.ndarray:
-    """Size-cluster means: ScanNet's released file when configured, else the training boxes' class means."""
+def model_set(cfg: dict, h5: str, scenes: list[str], augment: bool, seed: int, multiview_h5: str | None,
+              read_workers: int = 1) -> SceneSet | ObjectSet:
+    """What the model trains on: scenes for the point detectors, objects for the object encoder."""
+    if cfg["model"] == "objects":
+        return ObjectSet(h5, scenes, cfg["object_points"], cfg["input_features"], augment, seed)
+    return scene_set(cfg, h5, scenes, augment, seed, multiview_h5, read_workers)
+
+
+def evaluate_model(model, val_set, cfg: dict, device: torch.device) -> dict:
+    if cfg["model"] == "objects":
+        return evaluate_objects(model, val_set, device)
+    return evaluate_detector(model, val_set, cfg, device)
+
+
+def mean_sizes(cfg: dict, h5: str, train_scenes: list[str]) -> np.ndarray | None:
+    """Size-cluster means: ScanNet's released file when configured, else the training boxes' class means
+    (None for the object encoder, which predicts no boxes)."""
+    if cfg["model"] == "objects":
+        return None
     return read_mean_sizes(cfg["mean_sizes"]) if cfg["mean_sizes"] else class_mean_sizes(h5, train_scenes)
 
 
@@ -38,10 +59,13 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     ranks: engine/distributed.py). Rank 0 alone evaluates and writes; the others return no metrics."""
     t_setup = time.perf_counter()
     ctx = distributed.context()
+    if ctx.enabled and cfg["model"] == "objects":
+        raise ParamsError("params.yaml: detector.model: objects trains in one process (seconds); torchrun is for "
+                          "groupfree and votenet")
     seed_everything(seed)
-    train_set = scene_set(cfg, h5, splits["train"], True, seed, multiview_h5, read_workers)
-    val_set = scene_set(cfg, h5, splits["val"], False, seed, multiview_h5, read_workers)
-    model = build_detector(cfg, feature_dim(cfg["input_features"]), mean_sizes(cfg, h5, splits["train"])).to(device)
+    train_set = model_set(cfg, h5, splits["train"], True, seed, multiview_h5, read_workers)
+    val_set = model_set(cfg, h5, splits["val"], False, seed, multiview_h5, read_workers)
+    model = build_detector(cfg, input_dim(cfg), mean_sizes(cfg, h5, splits["train"])).to(device)
     net = distributed.wrap(model, ctx, device)  # DDP with global batch norm under torchrun, else the model
     # GroupFree-3D trains its transformer decoder (every parameter named *decoder*) at a tenth of the rate
     decoder = [p for n, p in model.named_parameters() if "decoder" in n]
@@ -63,7 +87,8 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     curves = Curves(live_dir, resume=start > 0) if ctx.is_main else None
     # one loader for every epoch left, shuffled by (seed, epoch) as a loader per epoch would be; under torchrun
     # each rank loads its part of every global batch
-    loader = EpochLoader(train_set, cfg["batch_size"], seed, range(start, cfg["epochs"]), collate, loader_workers,
+    loader = EpochLoader(train_set, cfg["batch_size"], seed, range(start, cfg["epochs"]),
+                         collate_objects if cfg["model"] == "objects" else collate, loader_workers,
                          device, drop_last=True, rank=ctx.rank, world=ctx.world)
     times = {"setup": time.perf_counter() - t_setup, "train": 0.0, "evaluate": 0.0, "checkpoint": 0.0}
     metrics = None
@@ -71,8 +96,9 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
         model.train()
         sums: dict[str, torch.Tensor] = {}
         t0 = time.perf_counter()
+        step = object_step if cfg["model"] == "objects" else detector_step
         for batch in loader.epoch(epoch, f"detector epoch {epoch + 1}/{cfg['epochs']}" if ctx.is_main else None):
-            terms = detector_step(net, batch, train_set, opt, cfg, device, ctx)
+            terms = step(net, batch, train_set, opt, cfg, device, ctx)
             sched.step()
             for k, v in terms.items():  # summed on the device: no host sync inside the epoch
                 sums[k] = sums.get(k, 0.0) + v / loader.steps
@@ -82,8 +108,8 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
         times["train"] += t1 - t0
         row = {f"train/{k}": v for k, v in sums.items()}
         if ctx.is_main and ((epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]):
-            m = metrics = evaluate_detector(model, val_set, cfg, device)
-            row.update({"val/mAP@0.25": m["mAP@0.25"], "val/mAP@0.5": m["mAP@0.5"]})
+            m = metrics = evaluate_model(model, val_set, cfg, device)
+            row.update({f"val/{k}": m[k] for k in ("mAP@0.25", "mAP@0.5", "accuracy") if k in m})
             log.info("epoch %d: loss terms %s, val mAP@0.25 %.3f mAP@0.5 %.3f", epoch + 1,
                      {k: round(v, 3) for k, v in sums.items()}, m["mAP@0.25"], m["mAP@0.5"])
         t2 = time.perf_counter()
@@ -94,7 +120,7 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
         times["checkpoint"] += time.perf_counter() - t2
     if ctx.is_main:
         if metrics is None:  # the last epoch evaluated already unless the run resumed past it
-            metrics = evaluate_detector(model, val_set, cfg, device)
+            metrics = evaluate_model(model, val_set, cfg, device)
         curves.close()
     steps = (cfg["epochs"] - start) * loader.steps
     # where the stage's time went (log only: times are not results and stay out of metrics)
@@ -123,6 +149,20 @@ def detector_step(net, batch: dict, train_set: SceneSet, opt, cfg: dict, device:
     torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
     opt.step()
     return terms
+
+
+def object_step(net, batch: dict, train_set: ObjectSet, opt, cfg: dict, device: torch.device,
+                ctx: distributed.Context | None = None) -> dict[str, torch.Tensor]:
+    """One step of the object encoder: cross-entropy of every object's class (one process only)."""
+    batch = to_device(batch, device)
+    with autocast(device, cfg["amp"]):
+        out = net(batch["points"])
+    loss = F.cross_entropy(out["sem_logits"].float(), batch["gt_class"])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+    opt.step()
+    return {"sem": loss.detach()}
 
 
 def _float(out: dict) -> dict:

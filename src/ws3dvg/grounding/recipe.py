@@ -27,6 +27,8 @@ class Recipe:
       inside the teacher's step).
     hard_distillation: the student learns the teacher's best candidate by cross-entropy (the paper: the
       rank-reward-weighted log-likelihood of all K).
+    language_warmup: the language encoder first learns alone to name each training sentence's target class (the
+      annotation's object_name), before the joint training (the paper: jointly from the first step).
     """
 
     box_colour: bool = False
@@ -36,6 +38,7 @@ class Recipe:
     class_candidates: bool = False
     staged_distillation: bool = False
     hard_distillation: bool = False
+    language_warmup: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):

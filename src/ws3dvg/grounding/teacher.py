@@ -34,7 +34,7 @@ from ..engine.training import (
     step_mode,
     to_device,
 )
-from ..models.grounding import Teacher, draw_random_mask
+from ..models.grounding import LanguageEncoder, Teacher, draw_random_mask, draw_word_dropout
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from .data import GroundingSet, collate, grounding_set
@@ -119,6 +119,9 @@ def train_teacher(cfg: dict, recipe: Recipe, paths: dict, device, seed: int, out
     start, extra = ckpt.load(model, opt, None, device)
     if start:
         log.info("resuming teacher from %s at epoch %d", ckpt.path, start)
+    elif recipe.language_warmup and cfg["language_warmup_epochs"]:
+        acc = warm_up_language(model.language, train_set.lang, cfg, device, seed)
+        log.info("language warm-up: %d epochs, training class accuracy %.3f", cfg["language_warmup_epochs"], acc)
     reports = _report_sets(cfg, recipe, paths) if cfg["eval_every"] else {}
     curves = Curves(live_dir, resume=start > 0)
     runner = StepRunner(model, opt, mode)
@@ -157,6 +160,33 @@ def train_teacher(cfg: dict, recipe: Recipe, paths: dict, device, seed: int, out
         ckpt.save(epoch, model, opt, extra={"history": history}, final=epoch + 1 == cfg["epochs"])
     curves.close()
     return {"model": model, "history": history}
+
+
+def warm_up_language(language: LanguageEncoder, lang: dict, cfg: dict, device, seed: int) -> float:
+    """Our `language_warmup`: the language encoder learns alone to name each training sentence's target class (the
+    annotation's object_name, which weak supervision has) for `language_warmup_epochs` passes at
+    `language_warmup_lr`, before the joint training. Trained jointly from the start, the classifier learns slowly
+    (the coarse stage's class terms and class_candidates then pick from the wrong class for most of training):
+    benchmarks/RESULTS.md, "The main job". Returns the last pass's training accuracy."""
+    gen = torch.Generator().manual_seed(seed)
+    params = [p for p in language.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg["language_warmup_lr"], weight_decay=cfg["weight_decay"])
+    ids, length, target = (torch.from_numpy(lang[k]).long() for k in ("ids", "length", "class18"))
+    batch = cfg["batch_size"] * cfg["lang_num_max"]
+    language.train()
+    for _ in range(cfg["language_warmup_epochs"]):
+        order, correct = torch.randperm(len(ids), generator=gen), 0
+        for rows in order.split(batch):
+            width = int(length[rows].max())  # the batch's longest sentence, not the table's padded width
+            x, n, y = ids[rows, :width].to(device), length[rows].to(device), target[rows].to(device)
+            dropped = draw_word_dropout(n, width, cfg["word_dropout"]) if cfg["word_dropout"] > 0 else None
+            logits = language(x, n, dropped)["class_logits"].float()
+            loss = torch.nn.functional.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            correct += int((logits.argmax(-1) == y).sum())
+    return correct / max(len(ids), 1)
 
 
 def _report_sets(cfg, recipe, paths) -> dict:

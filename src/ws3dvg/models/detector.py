@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..ops import pointops as ops
+from .object_encoder import ObjectEncoder
 from .pointnet2 import PointNet2Backbone, SAModule
 
 
@@ -245,4 +246,6 @@ def build_detector(cfg: dict, in_dim: int, mean_sizes=None) -> nn.Module:
                            ffn=cfg["ffn_dim"], backbone=backbone, mean_sizes=mean_sizes)
     if cfg["model"] == "votenet":
         return VoteNet(in_dim, num_proposal=cfg["num_proposal"], backbone=backbone, mean_sizes=mean_sizes)
-    raise ValueError(f"detector.model must be 'groupfree' or 'votenet', got {cfg['model']!r}")
+    if cfg["model"] == "objects":  # the ground-truth-box protocol's object encoder (models/object_encoder.py)
+        return ObjectEncoder(in_dim, width=cfg["width"])
+    raise ValueError(f"detector.model must be 'groupfree', 'votenet' or 'objects', got {cfg['model']!r}")
