@@ -67,37 +67,38 @@ def gt_proposals(out: dict, sample: dict, gt_instance: np.ndarray) -> dict[str, 
             "gt_instance": gt_instance}
 
 
-def encoded_proposals(out: dict, scene: dict) -> dict[str, np.ndarray]:
-    """GT objects as proposals, each with what the object encoder made of its own points: its pooled feature and
-    its class scores (ReferIt3D's protocol: the boxes are given, their classes are not)."""
+def given_boxes(scene: dict) -> dict[str, np.ndarray]:
+    """The fields every proposal built from a scene's annotated objects shares: its box, corners, objectness 1,
+    the point nearest its centre (the seed) and its instance id, in `annotated_objects` order."""
     boxes = annotated_objects(scene)
     centre, size = boxes[:, :3].astype(np.float32), boxes[:, 3:6].astype(np.float32)
-    logits = out["sem_logits"]
     near = torch.cdist(torch.from_numpy(centre).double(), torch.from_numpy(scene["points"][:, :3]).double()).argmin(1)
     return {"center": centre, "size": size, "heading": np.zeros(len(boxes), np.float32),
             "corners": box_corners(np.concatenate([centre, size], 1)).astype(np.float32),
-            "objectness": np.ones(len(boxes), np.float32), "class_scores": logits.softmax(-1).numpy(),
-            "class_logits": logits.log_softmax(-1).numpy(), "features": out["features"].numpy(),
-            "seed_index": near.numpy(), "gt_instance": boxes[:, 7].astype(np.int64)}
+            "objectness": np.ones(len(boxes), np.float32), "seed_index": near.numpy(),
+            "gt_instance": boxes[:, 7].astype(np.int64)}
+
+
+def encoded_proposals(out: dict, scene: dict) -> dict[str, np.ndarray]:
+    """GT objects as proposals, each with what the object encoder made of its own points: its pooled feature and
+    its class scores (ReferIt3D's protocol: the boxes are given, their classes are not)."""
+    logits = out["sem_logits"]
+    return {**given_boxes(scene), "class_scores": logits.softmax(-1).numpy(),
+            "class_logits": logits.log_softmax(-1).numpy(), "features": out["features"].numpy()}
 
 
 def oracle_proposals(scene: dict) -> dict[str, np.ndarray]:
     """GT objects with a feature built from what they truly are (class, colour, size, place): the ceiling."""
-    keep = scene["box_class18"] >= 0
-    boxes, cls = scene["boxes"][keep], scene["box_class18"][keep].astype(np.int64)
-    inst = boxes[:, 7].astype(np.int64)
+    props = given_boxes(scene)
+    cls = scene["box_class18"][scene["box_class18"] >= 0].astype(np.int64)
+    inst = props["gt_instance"]
     # mean colour of every object's points, without a loop over points: sums per instance id
     counts = np.bincount(scene["instance"], minlength=int(inst.max(initial=0)) + 1)
     sums = np.stack([np.bincount(scene["instance"], scene["points"][:, 3 + c], minlength=len(counts)) for c in range(3)], 1)
     colour = (sums[inst] / np.maximum(counts[inst], 1)[:, None] / 255.0).astype(np.float32)
     onehot = np.eye(18, dtype=np.float32)[cls]
-    centre, size = boxes[:, :3].astype(np.float32), boxes[:, 3:6].astype(np.float32)
-    near = torch.cdist(torch.from_numpy(centre).double(), torch.from_numpy(scene["points"][:, :3]).double()).argmin(1).numpy()
-    return {"center": centre, "size": size, "heading": np.zeros(len(boxes), np.float32),
-            "corners": box_corners(np.concatenate([centre, size], 1)).astype(np.float32),
-            "objectness": np.ones(len(boxes), np.float32), "class_scores": onehot,
-            "class_logits": np.log(np.clip(onehot, 1e-6, None)).astype(np.float32),
-            "features": np.concatenate([onehot, colour, size, centre], 1), "seed_index": near, "gt_instance": inst}
+    return {**props, "class_scores": onehot, "class_logits": np.log(np.clip(onehot, 1e-6, None)).astype(np.float32),
+            "features": np.concatenate([onehot, colour, props["size"], props["center"]], 1)}
 
 
 def write_cache(model, dataset: SceneSet | ObjectSet, cfg: dict, mode: str, path: str, device,
@@ -124,8 +125,7 @@ def write_cache(model, dataset: SceneSet | ObjectSet, cfg: dict, mode: str, path
             elif isinstance(dataset, ObjectSet):
                 props = encoded_proposals(out, d)
             elif mode == "gt":
-                gt_instance = d["boxes"][d["box_class18"] >= 0][:, 7].astype(np.int64)
-                props = gt_proposals(out, sample, gt_instance)
+                props = gt_proposals(out, sample, annotated_objects(d)[:, 7].astype(np.int64))
             else:
                 props = detector_proposals(out, sample)
             if mode != "oracle":

@@ -14,15 +14,7 @@ import torch
 from ..engine.errors import DataError, ParamsError
 from ..engine.training import epoch_key
 from ..scannet.preprocess import read_scene
-from .data import FEATURE_DIMS
 from .metrics import mean_ap
-
-
-def object_feature_dim(names: list[str]) -> int:
-    if "multiview" in names:
-        raise ParamsError("params.yaml: detector.input_features: the object encoder (model: objects) reads "
-                          "height, color and normal; multiview is for the point detectors")
-    return 3 + sum(FEATURE_DIMS[n] for n in names)
 
 
 def sample_object_points(instance: np.ndarray, ids: np.ndarray, k: int, rng: np.random.Generator,
@@ -48,7 +40,9 @@ class ObjectSet(torch.utils.data.Dataset):
 
     def __init__(self, h5_path, scenes: list[str], num_points: int, features: list[str], augment: bool = False,
                  seed: int = 0):
-        object_feature_dim(features)  # refuses multiview
+        if "multiview" in features:  # the channel count is data.input_dim's
+            raise ParamsError("params.yaml: detector.input_features: the object encoder (model: objects) reads "
+                              "height, color and normal; multiview is for the point detectors")
         self.scenes, self.num_points, self.features = list(scenes), num_points, list(features)
         self.augment, self.seed, self.epoch, self.source = augment, seed, 0, str(h5_path)
         self.data = [read_scene(h5_path, s) for s in self.scenes]

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from ..engine import distributed
 from ..engine.errors import ParamsError
@@ -87,8 +86,9 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     curves = Curves(live_dir, resume=start > 0) if ctx.is_main else None
     # one loader for every epoch left, shuffled by (seed, epoch) as a loader per epoch would be; under torchrun
     # each rank loads its part of every global batch
-    loader = EpochLoader(train_set, cfg["batch_size"], seed, range(start, cfg["epochs"]),
-                         collate_objects if cfg["model"] == "objects" else collate, loader_workers,
+    # the object encoder batches objects and learns their classes; the detectors batch scenes and learn boxes
+    collate_fn, step = (collate_objects, object_step) if cfg["model"] == "objects" else (collate, detector_step)
+    loader = EpochLoader(train_set, cfg["batch_size"], seed, range(start, cfg["epochs"]), collate_fn, loader_workers,
                          device, drop_last=True, rank=ctx.rank, world=ctx.world)
     times = {"setup": time.perf_counter() - t_setup, "train": 0.0, "evaluate": 0.0, "checkpoint": 0.0}
     metrics = None
@@ -96,7 +96,6 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
         model.train()
         sums: dict[str, torch.Tensor] = {}
         t0 = time.perf_counter()
-        step = object_step if cfg["model"] == "objects" else detector_step
         for batch in loader.epoch(epoch, f"detector epoch {epoch + 1}/{cfg['epochs']}" if ctx.is_main else None):
             terms = step(net, batch, train_set, opt, cfg, device, ctx)
             sched.step()
