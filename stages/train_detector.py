@@ -35,7 +35,7 @@ def main() -> None:
     else:
         out = train_detector(cfg, data["preprocessed"], splits, artifacts.DETECTOR, artifacts.curves("detector"), device, params["base"]["seed"], mv,
                              params["runtime"]["loader_workers"], params["runtime"]["checkpoint_every_s"],
-                             params["runtime"]["workers"])
+                             params["runtime"]["workers"], params["runtime"]["step"])
         model, result = out["model"], out["metrics"]
     if ctx.is_main:
         save_detector(artifacts.DETECTOR_WEIGHTS, model, cfg)

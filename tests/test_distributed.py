@@ -65,9 +65,9 @@ def _no_dropout(model: nn.Module) -> None:
 def _one_step(h5: str, scenes: list[str], out: str) -> None:
     """Build the detector, take one SGD step on the first global batch (this rank's part of it), save the result."""
     from ws3dvg.detection.data import collate, feature_dim
-    from ws3dvg.detection.train import detector_step, scene_set
+    from ws3dvg.detection.train import detector_loss, prepare_batch, scene_set
     from ws3dvg.engine import distributed
-    from ws3dvg.engine.training import seed_everything
+    from ws3dvg.engine.training import StepRunner, seed_everything
     from ws3dvg.models.detector import build_detector
 
     ctx = distributed.context()
@@ -80,7 +80,10 @@ def _one_step(h5: str, scenes: list[str], out: str) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     keys = next(iter(EpochBatchSampler(len(train_set), 2, 0, range(1), drop_last=True, rank=ctx.rank,
                                        world=ctx.world)))
-    terms = detector_step(net, collate([train_set[k] for k in keys]), train_set, opt, TINY, torch.device("cpu"), ctx)
+    cpu = torch.device("cpu")
+    runner = StepRunner(net, opt, "eager", clip_norm=10.0)
+    terms = runner(prepare_batch(collate([train_set[k] for k in keys]), train_set, cpu), "step",
+                   detector_loss(net, TINY, cpu, ctx))
     terms = {k: float(distributed.all_sum(v)) / ctx.world for k, v in terms.items()}
     if ctx.is_main:
         torch.save({"terms": terms, "state": distributed.unwrap(net).state_dict()}, out)

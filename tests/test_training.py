@@ -91,3 +91,38 @@ def test_checkpoint_every_s_skips_all_but_the_final_epoch_in_between(tmp_path):
     every = Checkpoint(tmp_path / "every", {"lr": 1}, [])
     every.save(0, model, opt)
     assert every.path.exists()  # 0: after every epoch
+
+
+def test_graph_hyperparams_carry_the_one_cycle_schedule_to_the_optimiser():
+    """A captured step reads lr and beta1 from device tensors: with them in the param groups, refilled after every
+    scheduler step, AdamW takes the same steps as with the floats OneCycleLR writes (beta1 cycles 0.95 -> 0.85)."""
+    from ws3dvg.engine.training import GraphHyperparams
+
+    def run(tensors: bool):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 3)
+        groups = [{"params": [model.weight], "lr": 0.01}, {"params": [model.bias], "lr": 0.001}]
+        opt = torch.optim.AdamW(groups, weight_decay=0.01, foreach=False)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[0.01, 0.001], total_steps=12, pct_start=0.25)
+        hyper = GraphHyperparams(opt, torch.device("cpu")) if tensors else None
+        lrs, betas = [], []
+        x = torch.randn(8, 4)
+        for _ in range(12):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+            sched.step()
+            if hyper is not None:
+                hyper.apply()
+                assert opt.param_groups[0]["lr"] is hyper.lr[0]          # the same tensor every step
+                assert opt.param_groups[0]["betas"][0] is hyper.betas[0][0]
+            lrs.append(float(opt.param_groups[0]["lr"]))
+            betas.append(float(opt.param_groups[0]["betas"][0]))
+        return model.state_dict(), lrs, betas
+
+    plain, lr_plain, beta_plain = run(False)
+    held, lr_held, beta_held = run(True)
+    assert lr_held == pytest.approx(lr_plain) and beta_held == pytest.approx(beta_plain)
+    assert min(beta_plain) == pytest.approx(0.85, abs=1e-3) and max(beta_plain) > 0.9   # beta1 does move
+    for k in plain:
+        torch.testing.assert_close(held[k], plain[k], rtol=1e-6, atol=1e-7)

@@ -89,6 +89,10 @@ class SceneSet(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def max_boxes(self) -> int:
+        """The most GT boxes any scene has (every item keeps all of its scene's boxes)."""
+        return max((int((d["box_class18"] >= 0).sum()) for d in self.data), default=0)
+
     def __len__(self) -> int:
         return len(self.scenes)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,19 @@ from tqdm import tqdm
 from ..engine import distributed
 from ..engine.errors import ParamsError
 from ..engine.tracking import Curves
-from ..engine.training import Checkpoint, EpochLoader, autocast, make_loader, save_weights, seed_everything, to_device
+from ..engine.training import (
+    Checkpoint,
+    EpochLoader,
+    GraphHyperparams,
+    StepRunner,
+    autocast,
+    make_loader,
+    save_weights,
+    scheduled_adamw,
+    seed_everything,
+    step_mode,
+    to_device,
+)
 from ..models.detector import build_detector
 from .data import SceneSet, class_mean_sizes, collate, input_dim, read_mean_sizes
 from .loss import detection_loss
@@ -53,9 +66,12 @@ def mean_sizes(cfg: dict, h5: str, train_scenes: list[str]) -> np.ndarray | None
 
 def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str, device: torch.device, seed: int,
                    multiview_h5: str | None = None, loader_workers: int = 0, checkpoint_every_s: float = 0.0,
-                   read_workers: int = 1) -> dict:
+                   read_workers: int = 1, step: str = "eager") -> dict:
     """Train on this process's part of every global batch (the whole batch when alone, as under torchrun's
-    ranks: engine/distributed.py). Rank 0 alone evaluates and writes; the others return no metrics."""
+    ranks: engine/distributed.py). Rank 0 alone evaluates and writes; the others return no metrics.
+
+    `step` (runtime.step): auto or graph replays a point detector's whole step as one CUDA graph on CUDA (one
+    process; the object encoder and torchrun's ranks step eagerly)."""
     t_setup = time.perf_counter()
     ctx = distributed.context()
     if ctx.enabled and cfg["model"] == "objects":
@@ -70,15 +86,18 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     decoder = [p for n, p in model.named_parameters() if "decoder" in n]
     rest = [p for n, p in model.named_parameters() if "decoder" not in n]
     lrs = [cfg["lr"], cfg["lr"] * cfg["decoder_lr_scale"]]
-    # fused on CUDA: one kernel for every parameter instead of a loop of small ones (17 ms of a 123 ms step)
-    opt = torch.optim.AdamW([{"params": rest, "lr": lrs[0]}, {"params": decoder, "lr": lrs[1]}],
-                            weight_decay=cfg["weight_decay"], fused=device.type == "cuda")
+    mode = "eager" if ctx.enabled or cfg["model"] == "objects" else step_mode(step, device)
+    opt = scheduled_adamw([{"params": rest, "lr": lrs[0]}, {"params": decoder, "lr": lrs[1]}], cfg["weight_decay"],
+                          device, mode)
     steps_per_epoch = max(1, len(train_set) // cfg["batch_size"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lrs, total_steps=cfg["epochs"] * steps_per_epoch,
                                                 pct_start=0.1)
     ckpt = Checkpoint(out_dir, {"detector": cfg, "seed": seed, "splits": splits}, [h5, multiview_h5],
                       checkpoint_every_s)
     start, _ = ckpt.load(model, opt, sched, device)
+    # a captured step reads the schedule's learning rates and beta1 from device tensors, refilled after every step
+    hyper = GraphHyperparams(opt, device) if mode == "graph" else None
+    runner = StepRunner(net, opt, mode, clip_norm=10.0)
     if start:
         log.info("resuming from %s at epoch %d", ckpt.path, start)
     elif ctx.enabled:  # each rank its own dropout stream (the weights are rank 0's: DDP broadcast them)
@@ -87,7 +106,12 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     # one loader for every epoch left, shuffled by (seed, epoch) as a loader per epoch would be; under torchrun
     # each rank loads its part of every global batch
     # the object encoder batches objects and learns their classes; the detectors batch scenes and learn boxes
-    collate_fn, step = (collate_objects, object_step) if cfg["model"] == "objects" else (collate, detector_step)
+    # (a graph needs one shape for every batch: the GT boxes padded to the most any training scene has)
+    if cfg["model"] == "objects":
+        collate_fn, loss_fn = collate_objects, object_loss(net, cfg, device)
+    else:
+        collate_fn = partial(collate, max_boxes=train_set.max_boxes()) if mode == "graph" else collate
+        loss_fn = detector_loss(net, cfg, device, ctx)
     loader = EpochLoader(train_set, cfg["batch_size"], seed, range(start, cfg["epochs"]), collate_fn, loader_workers,
                          device, drop_last=True, rank=ctx.rank, world=ctx.world)
     times = {"setup": time.perf_counter() - t_setup, "train": 0.0, "evaluate": 0.0, "checkpoint": 0.0}
@@ -97,8 +121,10 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
         sums: dict[str, torch.Tensor] = {}
         t0 = time.perf_counter()
         for batch in loader.epoch(epoch, f"detector epoch {epoch + 1}/{cfg['epochs']}" if ctx.is_main else None):
-            terms = step(net, batch, train_set, opt, cfg, device, ctx)
+            terms = runner(prepare_batch(batch, train_set, device), "step", loss_fn)
             sched.step()
+            if hyper is not None:
+                hyper.apply()
             for k, v in terms.items():  # summed on the device: no host sync inside the epoch
                 sums[k] = sums.get(k, 0.0) + v / loader.steps
         # each rank's terms are its part's share of the global batch's: their mean over ranks is the batch's
@@ -123,45 +149,44 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
         curves.close()
     steps = (cfg["epochs"] - start) * loader.steps
     # where the stage's time went (log only: times are not results and stay out of metrics)
-    log.info("detector times: %s; %.1f ms per training step (data wait included)",
-             {k: f"{v:.1f} s" for k, v in times.items()}, 1e3 * times["train"] / max(steps, 1))
+    log.info("detector times: %s; %.1f ms per training step (data wait included; %s steps%s)",
+             {k: f"{v:.1f} s" for k, v in times.items()}, 1e3 * times["train"] / max(steps, 1), runner.mode,
+             f", {runner.eager_steps} of them eager" if runner.eager_steps else "")
     return {"model": model, "metrics": metrics}
 
 
-def detector_step(net, batch: dict, train_set: SceneSet, opt, cfg: dict, device: torch.device,
-                  ctx: distributed.Context | None = None) -> dict[str, torch.Tensor]:
-    """One optimisation step on this process's part of a global batch -> the loss terms (device tensors).
+def prepare_batch(batch: dict, train_set, device: torch.device) -> dict:
+    """A training batch on the device with the model's input channels assembled (scenes; objects pass through)."""
+    batch = to_device(batch, device)
+    if isinstance(train_set, SceneSet):
+        batch["features"] = train_set.input_features(batch)
+    return batch
+
+
+def detector_loss(net, cfg: dict, device: torch.device, ctx: distributed.Context | None = None):
+    """-> loss_fn(batch) -> (loss, terms) of a point detector, for training.StepRunner (eager or captured).
 
     Under DDP the masked means divide by the global count of positives / ranks, so the averaged gradients are
-    those of the whole batch; alone it is the plain step."""
+    those of the whole batch; alone it is the plain loss."""
     ctx = ctx or distributed.Context()
     model = distributed.unwrap(net)
-    batch = to_device(batch, device)
-    batch["features"] = train_set.input_features(batch)
-    with autocast(device, cfg["amp"]):
-        out = net(batch["xyz"], batch["features"])
     count = (lambda n: distributed.all_sum(n.float()) / ctx.world) if ctx.enabled else None
-    loss, terms = detection_loss(_float(out), batch, model.mean_size_arr, cfg["center_delta"], cfg["size_delta"],
-                                 count)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-    opt.step()
-    return terms
+
+    def loss_fn(batch: dict):
+        with autocast(device, cfg["amp"]):
+            out = net(batch["xyz"], batch["features"])
+        return detection_loss(_float(out), batch, model.mean_size_arr, cfg["center_delta"], cfg["size_delta"], count)
+    return loss_fn
 
 
-def object_step(net, batch: dict, train_set: ObjectSet, opt, cfg: dict, device: torch.device,
-                ctx: distributed.Context | None = None) -> dict[str, torch.Tensor]:
-    """One step of the object encoder: cross-entropy of every object's class (one process only)."""
-    batch = to_device(batch, device)
-    with autocast(device, cfg["amp"]):
-        out = net(batch["points"])
-    loss = F.cross_entropy(out["sem_logits"].float(), batch["gt_class"])
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-    opt.step()
-    return {"sem": loss.detach()}
+def object_loss(net, cfg: dict, device: torch.device):
+    """-> loss_fn(batch) of the object encoder: cross-entropy of every object's class (one process only)."""
+    def loss_fn(batch: dict):
+        with autocast(device, cfg["amp"]):
+            out = net(batch["points"])
+        loss = F.cross_entropy(out["sem_logits"].float(), batch["gt_class"])
+        return loss, {"sem": loss}
+    return loss_fn
 
 
 def _float(out: dict) -> dict:

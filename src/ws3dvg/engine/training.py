@@ -337,6 +337,43 @@ class StepRunner:
         return terms
 
 
+def scheduled_adamw(groups: list[dict], weight_decay: float, device: torch.device, mode: str):
+    """AdamW for a step under a learning-rate schedule: fused on CUDA (one kernel for every parameter instead of a
+    loop of small ones) when eager; in graph mode foreach and capturable, because a captured step must read its
+    learning rates and Adam's beta1 from device tensors (`GraphHyperparams`) and the fused kernel takes beta1 as
+    a host number. On the CPU the plain loop, as it always was."""
+    cuda = device.type == "cuda"
+    if mode == "graph":
+        return torch.optim.AdamW(groups, weight_decay=weight_decay, foreach=True, capturable=True)
+    return torch.optim.AdamW(groups, weight_decay=weight_decay, fused=cuda)
+
+
+class GraphHyperparams:
+    """The learning rate and Adam's beta1 of every parameter group kept in device tensors that a captured step
+    reads, refilled in place from what the scheduler wrote (`apply` after every `scheduler.step()` and after a
+    resume). torch's OneCycleLR fills a tensor learning rate in place but replaces `betas` by a tuple of floats
+    every step; a CUDA graph would keep replaying the beta1 it was captured with. fill_ from a float or a 0-d
+    device tensor is a kernel launch, not a host sync."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, device: torch.device):
+        self.opt = optimizer
+        self.lr = [torch.zeros((), device=device) for _ in optimizer.param_groups]
+        self.betas = [(torch.zeros((), device=device), torch.zeros((), device=device)) for _ in optimizer.param_groups]
+        self.apply()
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        for group, lr, (b1, b2) in zip(self.opt.param_groups, self.lr, self.betas):
+            if group["lr"] is not lr:
+                lr.fill_(group["lr"])
+                group["lr"] = lr
+            if group["betas"][0] is not b1:
+                b1.fill_(group["betas"][0])
+            if group["betas"][1] is not b2:
+                b2.fill_(group["betas"][1])
+            group["betas"] = (b1, b2)
+
+
 def make_optimizer(params, lr: float, weight_decay: float, device: torch.device, mode: str):
     """AdamW; fused and capturable on CUDA (one kernel for every parameter, and safe inside a graph)."""
     cuda = device.type == "cuda"
