@@ -93,18 +93,20 @@ def test_checkpoint_every_s_skips_all_but_the_final_epoch_in_between(tmp_path):
     assert every.path.exists()  # 0: after every epoch
 
 
-def test_graph_hyperparams_carry_the_one_cycle_schedule_to_the_optimiser():
-    """A captured step reads lr and beta1 from device tensors: with them in the param groups, refilled after every
-    scheduler step, AdamW takes the same steps as with the floats OneCycleLR writes (beta1 cycles 0.95 -> 0.85)."""
-    from ws3dvg.engine.training import GraphHyperparams
+def test_capturable_adamw_takes_torchs_steps_under_one_cycle():
+    """A captured step reads lr and betas from device tensors (GraphHyperparams, refilled after every scheduler step):
+    CapturableAdamW under OneCycleLR (beta1 cycling 0.95 -> 0.85 -> 0.95) takes the steps torch's AdamW takes with
+    the floats the scheduler writes; a parameter without a gradient is left alone, as torch leaves it."""
+    from ws3dvg.engine.training import CapturableAdamW, GraphHyperparams
 
-    def run(tensors: bool):
+    def run(ours: bool):
         torch.manual_seed(0)
         model = torch.nn.Linear(4, 3)
-        groups = [{"params": [model.weight], "lr": 0.01}, {"params": [model.bias], "lr": 0.001}]
-        opt = torch.optim.AdamW(groups, weight_decay=0.01, foreach=False)
+        unused = torch.nn.Parameter(torch.ones(2))
+        groups = [{"params": [model.weight, unused], "lr": 0.01}, {"params": [model.bias], "lr": 0.001}]
+        opt = CapturableAdamW(groups, weight_decay=0.01) if ours else torch.optim.AdamW(groups, weight_decay=0.01)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[0.01, 0.001], total_steps=12, pct_start=0.25)
-        hyper = GraphHyperparams(opt, torch.device("cpu")) if tensors else None
+        hyper = GraphHyperparams(opt, torch.device("cpu")) if ours else None
         lrs, betas = [], []
         x = torch.randn(8, 4)
         for _ in range(12):
@@ -118,11 +120,14 @@ def test_graph_hyperparams_carry_the_one_cycle_schedule_to_the_optimiser():
                 assert opt.param_groups[0]["betas"][0] is hyper.betas[0][0]
             lrs.append(float(opt.param_groups[0]["lr"]))
             betas.append(float(opt.param_groups[0]["betas"][0]))
-        return model.state_dict(), lrs, betas
+        return {**model.state_dict(), "unused": unused.detach().clone()}, lrs, betas
 
     plain, lr_plain, beta_plain = run(False)
-    held, lr_held, beta_held = run(True)
-    assert lr_held == pytest.approx(lr_plain) and beta_held == pytest.approx(beta_plain)
+    ours, lr_ours, beta_ours = run(True)
+    assert lr_ours == pytest.approx(lr_plain) and beta_ours == pytest.approx(beta_plain)
     assert min(beta_plain) == pytest.approx(0.85, abs=1e-3) and max(beta_plain) > 0.9   # beta1 does move
     for k in plain:
-        torch.testing.assert_close(held[k], plain[k], rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(ours[k], plain[k], rtol=1e-5, atol=1e-7)
+    assert torch.equal(ours["unused"], torch.ones(2))
+    with pytest.raises(TypeError, match="GraphHyperparams"):
+        CapturableAdamW([torch.nn.Parameter(torch.ones(1))]).step()

@@ -152,7 +152,8 @@ def train_detector(cfg: dict, h5: str, splits: dict, out_dir: str, live_dir: str
     log.info("detector times: %s; %.1f ms per training step (data wait included; %s steps%s)",
              {k: f"{v:.1f} s" for k, v in times.items()}, 1e3 * times["train"] / max(steps, 1), runner.mode,
              f", {runner.eager_steps} of them eager" if runner.eager_steps else "")
-    return {"model": model, "metrics": metrics}
+    # how the steps ran: graph replays, or eager (the CPU, torchrun, the object encoder, a failed capture)
+    return {"model": model, "metrics": metrics, "steps": {"mode": runner.mode, "eager": runner.eager_steps}}
 
 
 def prepare_batch(batch: dict, train_set, device: torch.device) -> dict:

@@ -339,13 +339,55 @@ class StepRunner:
 
 def scheduled_adamw(groups: list[dict], weight_decay: float, device: torch.device, mode: str):
     """AdamW for a step under a learning-rate schedule: fused on CUDA (one kernel for every parameter instead of a
-    loop of small ones) when eager; in graph mode foreach and capturable, because a captured step must read its
-    learning rates and Adam's beta1 from device tensors (`GraphHyperparams`) and the fused kernel takes beta1 as
-    a host number. On the CPU the plain loop, as it always was."""
-    cuda = device.type == "cuda"
+    loop of small ones) when eager, `CapturableAdamW` in graph mode, torch's plain loop on the CPU (as it always
+    was: the CPU's bytes do not change)."""
     if mode == "graph":
-        return torch.optim.AdamW(groups, weight_decay=weight_decay, foreach=True, capturable=True)
-    return torch.optim.AdamW(groups, weight_decay=weight_decay, fused=cuda)
+        return CapturableAdamW(groups, weight_decay=weight_decay)
+    return torch.optim.AdamW(groups, weight_decay=weight_decay, fused=device.type == "cuda")
+
+
+class CapturableAdamW(torch.optim.Optimizer):
+    """AdamW (torch's update, decoupled weight decay) that a CUDA graph can replay under a schedule: the learning
+    rate and both betas are 0-d device tensors (`GraphHyperparams` puts them there) and every operation takes them
+    as tensors, so a replay reads the values the scheduler last wrote. torch's own capturable AdamW turns a tensor
+    beta1 into a host number (its lerp and pow take Python scalars), which a graph cannot capture, and OneCycleLR
+    moves beta1 every step. One step counter per group: every parameter that has a gradient in one step has one in
+    every step (true of a fixed model; those that never get one are skipped, as torch skips them)."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2):
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, (beta1, beta2) = group["lr"], group["betas"]
+            if not all(torch.is_tensor(v) for v in (lr, beta1, beta2)):
+                raise TypeError("CapturableAdamW reads lr and betas as device tensors: wrap it in GraphHyperparams")
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            if "step" not in group:
+                group["step"] = torch.zeros((), device=params[0].device)
+            for p in params:
+                if not self.state[p]:
+                    self.state[p] = {"exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+            grads = [p.grad for p in params]
+            m = [self.state[p]["exp_avg"] for p in params]
+            v = [self.state[p]["exp_avg_sq"] for p in params]
+            step = group["step"]
+            step.add_(1)
+            torch._foreach_mul_(params, 1 - lr * group["weight_decay"])
+            torch._foreach_mul_(m, beta1)
+            torch._foreach_add_(m, torch._foreach_mul(grads, 1 - beta1))
+            torch._foreach_mul_(v, beta2)
+            torch._foreach_add_(v, torch._foreach_mul(torch._foreach_mul(grads, grads), 1 - beta2))
+            # step_size = lr / (1 - beta1^t); denominator sqrt(v) / sqrt(1 - beta2^t) + eps, as torch computes them
+            denom = torch._foreach_sqrt(v)
+            torch._foreach_mul_(denom, torch.rsqrt(1 - beta2 ** step))
+            torch._foreach_add_(denom, group["eps"])
+            update = torch._foreach_div(m, denom)
+            torch._foreach_mul_(update, lr / (1 - beta1 ** step))
+            torch._foreach_sub_(params, update)
 
 
 class GraphHyperparams:
