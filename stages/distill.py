@@ -1,10 +1,15 @@
-"""Stage distill: train the student from the teacher's cached knowledge (never the teacher model)."""
+"""Stage distill: train the student from the teacher's cached knowledge (never the teacher model).
 
+Several GPUs: `torchrun --nproc_per_node N -m stages.distill`; each rank trains on its part of every global
+batch, rank 0 alone writes.
+"""
+
+import logging
 from pathlib import Path
 
 import torch
 
-from ws3dvg.engine import artifacts
+from ws3dvg.engine import artifacts, distributed
 from ws3dvg.engine.config import load_params, resolve_device, run_stage, setup_logging
 from ws3dvg.engine.training import load_weights, save_weights
 from ws3dvg.grounding.student import student_config, train_student
@@ -14,7 +19,9 @@ def main() -> None:
     log = setup_logging("distill")
     params = load_params()
     cfg, data = params["distill"], params["data"]
-    device = resolve_device(params["base"]["device"])
+    ctx, device = distributed.init(resolve_device(params["base"]["device"]))
+    if not ctx.is_main:  # rank 0 speaks for the run
+        logging.getLogger().setLevel(logging.WARNING)
     paths = artifacts.grounding_paths(data["preprocessed"], "masked", "language_dir", "knowledge", "proposals_train",
                                       "preprocessed")
     teacher = load_weights(artifacts.TEACHER_WEIGHTS)
@@ -28,8 +35,10 @@ def main() -> None:
         model = train_student(run_cfg, paths, device, params["base"]["seed"], out_dir, live, teacher["model"],
                               params["runtime"]["loader_workers"], params["runtime"]["step"], teacher.get("history"),
                               params["runtime"]["checkpoint_every_s"])
-        save_weights(artifacts.student_weights(out_dir), model, run_cfg)
-        log.info("%s student written to %s", supervision, out_dir)
+        if ctx.is_main:
+            save_weights(artifacts.student_weights(out_dir), model, run_cfg)
+            log.info("%s student written to %s", supervision, out_dir)
+    distributed.shutdown()
 
 
 if __name__ == "__main__":

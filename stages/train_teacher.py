@@ -1,8 +1,13 @@
 """Stage train_teacher: coarse-to-fine semantic matching trained with scene-sentence pairs only;
-writes the teacher, its knowledge for distillation and its val accuracy."""
+writes the teacher, its knowledge for distillation and its val accuracy.
 
+Several GPUs: `torchrun --nproc_per_node N -m stages.train_teacher` (engine/distributed.py); each rank trains on
+its part of every global batch of `teacher.batch_size` scenes, rank 0 alone writes.
+"""
 
-from ws3dvg.engine import artifacts
+import logging
+
+from ws3dvg.engine import artifacts, distributed
 from ws3dvg.engine.atomic import write_json
 from ws3dvg.engine.config import load_params, resolve_device, run_stage, setup_logging
 from ws3dvg.grounding.data import grounding_set
@@ -16,7 +21,9 @@ def main() -> None:
     log = setup_logging("train_teacher")
     params = load_params()
     cfg, data = params["teacher"], params["data"]
-    device = resolve_device(params["base"]["device"])
+    ctx, device = distributed.init(resolve_device(params["base"]["device"]))
+    if not ctx.is_main:  # rank 0 speaks for the run
+        logging.getLogger().setLevel(logging.WARNING)
     paths = artifacts.grounding_paths(data["preprocessed"], "masked", "language_dir", "proposals_train", "proposals_val",
                                       "preprocessed")
     recipe = Recipe.from_params(cfg)  # the paper's choices, or ours where a departure is on
@@ -25,6 +32,9 @@ def main() -> None:
                             params["runtime"]["loader_workers"], params["runtime"]["step"],
                             params["runtime"]["checkpoint_every_s"])
     model = trained["model"]
+    if not ctx.is_main:  # the knowledge pass and every file are rank 0's
+        distributed.shutdown()
+        return
     save_teacher(artifacts.TEACHER_WEIGHTS, model, cfg, recipe, trained["history"])
     know, report = {}, {}
     for split in ("train", "val"):
@@ -36,6 +46,7 @@ def main() -> None:
                              recipe.joint_student)
     write_json(artifacts.metrics("teacher"), {"val": report})
     log.info("val: %s", {k: round(v, 3) for k, v in report.items()})
+    distributed.shutdown()
 
 
 if __name__ == "__main__":

@@ -117,6 +117,47 @@ def all_sum_autograd(x: torch.Tensor) -> torch.Tensor:
     return _AllSum.apply(x, _stats_group())
 
 
+class _AllGather(torch.autograd.Function):
+    """Every rank's tensor concatenated along dim 0 in rank order (all ranks' shapes equal); the gradient of each
+    rank's input is its slice of the sum of every rank's gradient."""
+
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group, ctx.rank, ctx.n = group, dist.get_rank(), x.shape[0]
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous(), group=group)
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, group=ctx.group)  # gloo has no reduce_scatter: the whole sum, then this rank's slice
+        return grad[ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n], None
+
+
+def all_gather_autograd(x: torch.Tensor) -> torch.Tensor:
+    """The global batch of a per-rank tensor (B_rank, ...) -> (world * B_rank, ...), differentiable, on the
+    statistics group; itself when alone. Losses that contrast a rank's items with every other item of the
+    global batch (MIL-NCE's negatives) read it."""
+    if not dist.is_initialized():
+        return x
+    return _AllGather.apply(x, _stats_group())
+
+
+def active() -> bool:
+    """Whether this process is one of several ranks (a process group is up)."""
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+
+def global_count(n: torch.Tensor) -> torch.Tensor:
+    """A per-rank count (sentences, scenes) as the loss normaliser of the global batch: the sum over ranks divided by
+    the number of ranks, so that DDP's mean of the ranks' gradients is the gradient of the whole batch's mean.
+    Itself when alone."""
+    if not active():
+        return n
+    return all_sum(n.float()) / dist.get_world_size()
+
+
 def broadcast_flag(flag: bool) -> bool:
     """Rank 0's flag on every rank (decisions taken on a clock, which ranks do not share)."""
     if not dist.is_initialized():

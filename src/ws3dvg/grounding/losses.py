@@ -1,6 +1,11 @@
 """The grounding losses, as the authors' code computes them (lib/loss_helper in WS-3DVG), and our
 `hard_distillation` next to them. All take the (B scenes, S sentences) grid with `sent_mask`; nothing
 loops over sentences or candidates. Which ones a teacher sums is its recipe's choice, passed in.
+
+Under torchrun each rank holds part of the global batch: the means divide by the global count over the number
+of ranks (`distributed.global_count`), and MIL-NCE contrasts with every scene of the global batch
+(`distributed.all_gather_autograd`), so DDP's mean of the ranks' gradients is the one-process gradient. Alone
+both are the identity.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..engine import distributed
 from .recipe import Recipe
 
 
@@ -17,6 +23,7 @@ def mil_nce(sentence: torch.Tensor, proposal: torch.Tensor, prop_mask: torch.Ten
     own (sentence, proposal) pairs; denominator = logsumexp over scene i's proposals with every scene's
     sentences together with every scene's proposals with scene i's sentences. Mean of the differences.
     sentence (B, S, H), proposal (B, P, H) -> scalar."""
+    sentence, proposal, prop_mask, sent_mask, own = _global_batch(sentence, proposal, prop_mask, sent_mask)
     b, s, _ = sentence.shape
     p = proposal.shape[1]
     sent = sentence.float() * sent_mask[..., None]
@@ -24,7 +31,41 @@ def mil_nce(sentence: torch.Tensor, proposal: torch.Tensor, prop_mask: torch.Ten
     x = x.masked_fill(~prop_mask[:, None, None, :], float("-inf")).reshape(b, b, s * p)
     numerator = torch.logsumexp(torch.diagonal(x).T, -1)  # (B,): each scene with its own sentences (no mask index)
     denominator = torch.logsumexp(torch.cat([x, x.transpose(0, 1)], 1).reshape(b, -1), -1)
-    return (denominator - numerator).mean()
+    return (denominator - numerator)[own].mean()
+
+
+def _global_batch(sentence, proposal, prop_mask, sent_mask, *more):
+    """Under torchrun: every rank's scenes (gathered, differentiable) and the slice of them that are this rank's,
+    whose terms this rank averages; alone: the inputs and every scene."""
+    if not distributed.active():
+        return (sentence, proposal, prop_mask, sent_mask, *more, slice(None))
+    n, rank = sentence.shape[0], torch.distributed.get_rank()
+    gathered = [distributed.all_gather_autograd(t) for t in (sentence, proposal, prop_mask, sent_mask, *more)]
+    return (*gathered, slice(rank * n, (rank + 1) * n))
+
+
+def class_mil_nce(sentence: torch.Tensor, proposal: torch.Tensor, prop_mask: torch.Tensor, sent_mask: torch.Tensor,
+                  sentence_class: torch.Tensor, proposal_class: torch.Tensor) -> torch.Tensor:
+    """Our departure (`class_mil`): MIL-NCE per sentence over the proposals of its target's class. Each sentence's
+    positive bag is its own scene's proposals that the detector puts in the sentence's class (the annotation's
+    object_name, which weak supervision has); the other scenes' proposals of that class are its negatives:
+    -log(sum_own exp(s . p) / sum_all exp(s . p)), averaged over the sentences whose scene has such a proposal.
+    The authors' form pools every sentence and proposal of a scene into one logsumexp, which a single pair
+    dominates, and lets a sentence match an anchor of another class; here every sentence must tell the objects of
+    its class apart from those of other rooms, which is what the coarse stage ranks the candidates by.
+    sentence (B, S, H), proposal (B, P, H), sentence_class (B, S), proposal_class (B, P) -> scalar."""
+    sentence, proposal, prop_mask, sent_mask, sentence_class, proposal_class, mine = _global_batch(
+        sentence, proposal, prop_mask, sent_mask, sentence_class, proposal_class)
+    b = sentence.shape[0]
+    sim = torch.einsum("ish,jph->isjp", sentence.float(), proposal.float())             # (B, S, B, P)
+    same = (proposal_class[None, None] == sentence_class[:, :, None, None]) & prop_mask[None, None]
+    own = torch.eye(b, dtype=torch.bool, device=sim.device)[:, None, :, None]
+    far = -1e9  # finite: a sentence with no proposal of its class must give zero gradients, not NaN
+    positive = sim.masked_fill(~(same & own), far).flatten(2).logsumexp(-1)           # (B, S)
+    every = sim.masked_fill(~same, far).flatten(2).logsumexp(-1)
+    ok = sent_mask & (same & own).flatten(2).any(-1)
+    ok, terms = ok[mine], (every - positive)[mine]
+    return torch.where(ok, terms, 0.0).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
 def language_loss(class_logits: torch.Tensor, class18: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
@@ -33,7 +74,7 @@ def language_loss(class_logits: torch.Tensor, class18: torch.Tensor, sent_mask: 
     ce = F.cross_entropy(class_logits.float().flatten(0, 1), class18.flatten(), reduction="none").view(class18.shape)
     per_scene = (ce * sent_mask).sum(1) / sent_mask.sum(1).clamp_min(1)
     has = sent_mask.any(1)
-    return (per_scene * has).sum() / has.sum().clamp_min(1)
+    return (per_scene * has).sum() / distributed.global_count(has.sum()).clamp_min(1)
 
 
 def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candidates: bool) -> torch.Tensor:
@@ -43,7 +84,7 @@ def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candid
     keep = k if all_candidates else max(1, k // 2)
     best = recon.float().topk(keep, dim=-1, largest=False).values
     best = torch.where(torch.isfinite(best) & sent_mask[..., None], best, 0.0)
-    return best.sum() / sent_mask.sum().clamp_min(1) / keep
+    return best.sum() / distributed.global_count(sent_mask.sum()).clamp_min(1) / keep
 
 
 def rank_rewards(k: int, device=None) -> torch.Tensor:
@@ -61,7 +102,7 @@ def distillation_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch
     reward = rank_rewards(k, scores.device)[rank]
     neg_logp = -scores.float().log_softmax(-1).gather(-1, candidates)
     ok = cand_valid & sent_mask[..., None]
-    return torch.where(ok, reward * neg_logp, 0.0).sum() / sent_mask.sum().clamp_min(1) / k
+    return torch.where(ok, reward * neg_logp, 0.0).sum() / distributed.global_count(sent_mask.sum()).clamp_min(1) / k
 
 
 def hard_distillation_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch.Tensor:
@@ -73,7 +114,7 @@ def hard_distillation_loss(scores, candidates, recon, cand_valid, sent_mask) -> 
     target = candidates.gather(-1, best).squeeze(-1).clamp(0, scores.shape[-1] - 1)
     ok = cand_valid.any(-1) & sent_mask
     ce = F.cross_entropy(scores.float().flatten(0, 1), target.flatten(), reduction="none")
-    return (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
+    return (ce * ok.flatten()).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
 def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
@@ -81,7 +122,7 @@ def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask:
     scores (B, S, P), target (B, S), sent_mask (B, S)."""
     ok = sent_mask & (target >= 0)
     ce = F.cross_entropy(scores.float().flatten(0, 1), target.clamp_min(0).flatten(), reduction="none")
-    return (ce * ok.flatten()).sum() / ok.sum().clamp_min(1)
+    return (ce * ok.flatten()).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
 def student_distillation(recipe: Recipe):
@@ -93,8 +134,12 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe
     """-> (weighted total, {term: value}); the authors' total is 2 MIL + 2 language + reconstruction + distillation
     (the last with the recipe's joint student only). The default recipe is the paper's."""
     sm = batch["sent_mask"]
-    terms = {"mil": mil_nce(out["sentence"], out["proposal"], batch["prop_mask"], sm),
-             "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
+    if recipe.class_mil:
+        mil = class_mil_nce(out["sentence"], out["proposal"], batch["prop_mask"], sm, batch["class18"],
+                            batch["class_scores"].argmax(-1))
+    else:
+        mil = mil_nce(out["sentence"], out["proposal"], batch["prop_mask"], sm)
+    terms = {"mil": mil, "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
     if cfg["use_reconstruction"]:
         terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"])
         if recipe.joint_student:  # the jointly trained student learns from this very step's ranking

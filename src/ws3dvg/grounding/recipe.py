@@ -27,6 +27,9 @@ class Recipe:
       inside the teacher's step).
     hard_distillation: the student learns the teacher's best candidate by cross-entropy (the paper: the
       rank-reward-weighted log-likelihood of all K).
+    class_mil: MIL-NCE per sentence, its positive bag its own scene's proposals of its target's class and its
+      negatives the other scenes' proposals of that class (the paper: one bag of every sentence and proposal per
+      scene, against every other scene's).
     language_warmup: the language encoder first learns alone to name each training sentence's target class (the
       annotation's object_name), before the joint training (the paper: jointly from the first step).
     """
@@ -39,6 +42,7 @@ class Recipe:
     staged_distillation: bool = False
     hard_distillation: bool = False
     language_warmup: bool = False
+    class_mil: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):

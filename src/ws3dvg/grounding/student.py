@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..engine import distributed
 from ..engine.tracking import Curves
 from ..engine.training import (
     Checkpoint,
@@ -83,19 +84,23 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
                   teacher_state: dict | None, loader_workers: int = 0, step: str = "auto",
                   teacher_history: list[dict] | None = None, checkpoint_every_s: float = 0.0) -> Student:
     """Weak: from the teacher's cached ranking (or, where the teacher trained the head jointly as the authors do,
-    that head as it is); full: toward the true target (the upper-bound reference). `cfg` is a `student_config`."""
+    that head as it is); full: toward the true target (the upper-bound reference). `cfg` is a `student_config`.
+    Under torchrun each rank trains on its part of every global batch (whole batches only), eagerly; rank 0
+    alone writes."""
     seed_everything(seed)
-    mode = step_mode(step, device)
+    ctx = distributed.context()
+    mode = "eager" if ctx.enabled else step_mode(step, device)
     recipe = Recipe.from_dict(cfg["recipe"])
     ds = grounding_set(paths, "train", cfg, recipe, shuffle_seed=seed)
     model = build_student(cfg, paths["language_dir"], ds.feature_dim, seed).to(device)
     if cfg["supervision"] == "weak" and recipe.joint_student and teacher_state is not None:
         log.info("the teacher trained its student head jointly: taking %d tensors as they are",
                  init_from_teacher(model, teacher_state, heads=True))
-        curves = Curves(live_dir)  # its curve: the distillation term of the teacher's training
-        for epoch, row in enumerate(teacher_history or []):
-            curves.log({"train/loss": row.get("train/distill", float("nan"))}, epoch)
-        curves.close()
+        if ctx.is_main:
+            curves = Curves(live_dir)  # its curve: the distillation term of the teacher's training
+            for epoch, row in enumerate(teacher_history or []):
+                curves.log({"train/loss": row.get("train/distill", float("nan"))}, epoch)
+            curves.close()
         return model
     if cfg["init_from_teacher"] and teacher_state is not None:
         log.info("initialised %d tensors from the teacher", init_from_teacher(model, teacher_state))
@@ -104,13 +109,16 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         table = {k: torch.from_numpy(know[k]) for k in ("candidates", "recon_loss", "valid")}
     else:  # the upper-bound reference: the true target, as any fully supervised grounding model sees it
         table = {"target": torch.from_numpy(full_supervision_targets(paths, "train"))}
-    sizes = ds.static_sizes() if mode == "graph" else {"sentences": cfg["lang_num_max"]}
+    sizes = ds.static_sizes() if mode == "graph" or ctx.enabled else {"sentences": cfg["lang_num_max"]}
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], device,
                          mode)
     ckpt = Checkpoint(out_dir, {"distill": cfg, "seed": seed}, paths.values(), checkpoint_every_s)
     start, _ = ckpt.load(model, opt, None, device)
-    curves = Curves(live_dir, resume=start > 0)
-    runner = StepRunner(model, opt, mode)
+    if not start and ctx.enabled:  # each rank its own dropout and word-dropout stream
+        torch.manual_seed(seed + ctx.rank)
+    net = distributed.wrap(model, ctx, device)  # DDP with global batch norm under torchrun, else the model
+    curves = Curves(live_dir, resume=start > 0) if ctx.is_main else None
+    runner = StepRunner(net, opt, mode)
 
     distill = student_distillation(recipe)
 
@@ -119,7 +127,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         dropped = draw_word_dropout(batch["length"].view(-1), length, cfg["word_dropout"]).view(b, s, length) \
             if cfg["word_dropout"] > 0 else None
         with autocast(device, cfg["amp"]):
-            out = model(batch, dropped)
+            out = net(batch, dropped)
         sm = batch["sent_mask"]
         if cfg["supervision"] == "weak":
             loss = distill(out["scores"], batch["k_candidates"], batch["k_recon_loss"],
@@ -131,22 +139,26 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
 
     # one loader for every epoch left (workers started once), shuffled by (seed, epoch) as a loader per epoch would be
     loader = EpochLoader(ds, cfg["batch_size"], seed, range(start, cfg["epochs"]), partial(collate, sizes=sizes),
-                         loader_workers, device)
+                         loader_workers, device, drop_last=ctx.enabled, rank=ctx.rank, world=ctx.world)
     for epoch in range(start, cfg["epochs"]):
         model.train()
         sums: dict = {}
         t0 = time.perf_counter()
-        for batch in loader.epoch(epoch, f"distill epoch {epoch + 1}/{cfg['epochs']}"):
+        for batch in loader.epoch(epoch, f"distill epoch {epoch + 1}/{cfg['epochs']}" if ctx.is_main else None):
             idx = batch["sentence_index"].clamp_min(0)
             batch.update({f"k_{k}": v[idx] for k, v in table.items()})  # the teacher's knowledge of these sentences
             terms = runner(to_device(batch, device), "step", loss_fn)
             for k, v in terms.items():  # one host sync per epoch
                 sums[k] = sums.get(k, 0.0) + v.float()
-        curves.log({f"train/{k}": float(v) / loader.steps for k, v in sums.items()}, epoch)
+        # each rank's terms are its part's share of the global batch's: their mean over ranks is the batch's
+        row = {f"train/{k}": float(distributed.all_sum(v)) / ctx.world / loader.steps for k, v in sums.items()}
+        if curves is not None:
+            curves.log(row, epoch)
         log.info("distill (%s) epoch %d: %.1f s (%s steps)", cfg["supervision"], epoch + 1, time.perf_counter() - t0,
                  mode)
         ckpt.save(epoch, model, opt, final=epoch + 1 == cfg["epochs"])
-    curves.close()
+    if curves is not None:
+        curves.close()
     return model
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..engine import distributed
 from ..engine.atomic import atomic_file
 from ..engine.tracking import Curves
 from ..engine.training import (
@@ -107,11 +108,15 @@ def run_teacher(model: Teacher, dataset: GroundingSet, cfg: dict, device, desc="
 
 def train_teacher(cfg: dict, recipe: Recipe, paths: dict, device, seed: int, out_dir: str, live_dir: str,
                   loader_workers: int = 0, step: str = "auto", checkpoint_every_s: float = 0.0) -> dict:
+    """Under torchrun (engine/distributed.py) each rank trains on its part of every global batch of scenes (whole
+    batches only), steps eagerly, and rank 0 alone reports and writes; alone, the run it always was."""
     seed_everything(seed)
-    mode = step_mode(step, device)
+    ctx = distributed.context()
+    mode = "eager" if ctx.enabled else step_mode(step, device)
     train_set = grounding_set(paths, "train", cfg, recipe, shuffle_seed=seed)
-    # the authors pad every scene to lang_num_max sentences; a CUDA graph needs every other size fixed too
-    sizes = train_set.static_sizes() if mode == "graph" else {"sentences": cfg["lang_num_max"]}
+    # the authors pad every scene to lang_num_max sentences; a CUDA graph needs every other size fixed too, and so
+    # do ranks that gather each other's proposals
+    sizes = train_set.static_sizes() if mode == "graph" or ctx.enabled else {"sentences": cfg["lang_num_max"]}
     model = build_teacher(cfg, recipe, paths["language_dir"], train_set.feature_dim, seed).to(device)
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], device,
                          mode)
@@ -119,46 +124,53 @@ def train_teacher(cfg: dict, recipe: Recipe, paths: dict, device, seed: int, out
     start, extra = ckpt.load(model, opt, None, device)
     if start:
         log.info("resuming teacher from %s at epoch %d", ckpt.path, start)
-    elif recipe.language_warmup and cfg["language_warmup_epochs"]:
-        acc = warm_up_language(model.language, train_set.lang, cfg, device, seed)
-        log.info("language warm-up: %d epochs, training class accuracy %.3f", cfg["language_warmup_epochs"], acc)
-    reports = _report_sets(cfg, recipe, paths) if cfg["eval_every"] else {}
-    curves = Curves(live_dir, resume=start > 0)
-    runner = StepRunner(model, opt, mode)
+    else:
+        if recipe.language_warmup and cfg["language_warmup_epochs"]:  # every rank the same passes (DDP then
+            acc = warm_up_language(model.language, train_set.lang, cfg, device, seed)  # broadcasts rank 0's)
+            log.info("language warm-up: %d epochs, training class accuracy %.3f", cfg["language_warmup_epochs"], acc)
+        if ctx.enabled:  # each rank its own dropout stream
+            torch.manual_seed(seed + ctx.rank)
+    net = distributed.wrap(model, ctx, device)  # DDP with global batch norm under torchrun, else the model
+    reports = _report_sets(cfg, recipe, paths) if cfg["eval_every"] and ctx.is_main else {}
+    curves = Curves(live_dir, resume=start > 0) if ctx.is_main else None
+    runner = StepRunner(net, opt, mode)
     history = list(extra.get("history", []))  # a resumed run continues its record
 
     def loss_fn(all_candidates: bool):
         def fn(batch):
             with autocast(device, cfg["amp"]):
-                out = model(batch, random_mask=cfg["random_mask"])
+                out = net(batch, random_mask=cfg["random_mask"])
             return teacher_losses(out, batch, cfg, 0 if all_candidates else cfg["all_candidates_epochs"], recipe)
         return fn
 
     # one loader for every epoch left (workers started once), shuffled by (seed, epoch) as a loader per epoch would be
     loader = EpochLoader(train_set, cfg["batch_size"], seed, range(start, cfg["epochs"]), partial(collate, sizes=sizes),
-                         loader_workers, device)
+                         loader_workers, device, drop_last=ctx.enabled, rank=ctx.rank, world=ctx.world)
     for epoch in range(start, cfg["epochs"]):
         model.train()
         key = epoch < cfg["all_candidates_epochs"]
         fn = loss_fn(key)
         sums: dict = {}
         t0 = time.perf_counter()
-        for batch in loader.epoch(epoch, f"teacher epoch {epoch + 1}/{cfg['epochs']}"):
+        for batch in loader.epoch(epoch, f"teacher epoch {epoch + 1}/{cfg['epochs']}" if ctx.is_main else None):
             terms = runner(to_device(batch, device), key, fn)
             for k, v in terms.items():  # device tensors: one host sync per epoch, not per step
                 sums[k] = sums.get(k, 0.0) + v.float()
-        row = {f"train/{k}": float(v) / loader.steps for k, v in sums.items()}
+        # each rank's terms are its part's share of the global batch's: their mean over ranks is the batch's
+        row = {f"train/{k}": float(distributed.all_sum(v)) / ctx.world / loader.steps for k, v in sums.items()}
         log.info("teacher epoch %d: %.1f s (%s steps)", epoch + 1, time.perf_counter() - t0, mode)
-        if cfg["eval_every"] and ((epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]):
+        if reports and ((epoch + 1) % cfg["eval_every"] == 0 or epoch + 1 == cfg["epochs"]):
             for split, (ds, targets) in reports.items():
                 rep = accuracy_report(run_teacher(model, ds, cfg, device, f"report {split}"), targets,
                                       recipe.joint_student)
                 row.update({f"{split}/{k}": v for k, v in rep.items()})
             log.info("epoch %d: %s", epoch + 1, {k: round(v, 3) for k, v in row.items()})
-        curves.log(row, epoch)
+        if curves is not None:
+            curves.log(row, epoch)
         history.append({k: v for k, v in row.items() if k.startswith("train/")})
         ckpt.save(epoch, model, opt, extra={"history": history}, final=epoch + 1 == cfg["epochs"])
-    curves.close()
+    if curves is not None:
+        curves.close()
     return {"model": model, "history": history}
 
 

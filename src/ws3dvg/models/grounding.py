@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..engine import distributed
 from ..text.vocab import KEEP, KEYWORD, PADDING
 
 UNK_ID = 1
@@ -52,13 +53,21 @@ def draw_random_mask(real: torch.Tensor, share: float, generator: torch.Generato
 
 def masked_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     """BatchNorm1d over (N, C, P) whose training statistics skip padded entries (keep (N, P) False).
-    With nothing padded this is `bn(x)`; the authors never pad (fixed proposal counts)."""
+    With nothing padded this is `bn(x)`; the authors never pad (fixed proposal counts). Under torchrun the
+    statistics are the global batch's (sums over ranks, differentiable), as one process would compute them."""
     if keep is None or not bn.training:
         return bn(x)
     w = keep[:, None, :].to(x.dtype)
-    n = w.sum().clamp_min(1)
-    mean = (x * w).sum((0, 2)) / n
-    var = (((x - mean[None, :, None]) ** 2) * w).sum((0, 2)) / n
+    if distributed.active():
+        n = distributed.all_sum(w.sum().float()).clamp_min(1)
+        sums = distributed.all_sum_autograd(torch.cat([(x * w).sum((0, 2)), (x * x * w).sum((0, 2))]).float())
+        mean, sq = (v / n for v in sums.split(x.shape[1]))
+        var = (sq - mean * mean).clamp_min(0)
+        mean, var = mean.to(x.dtype), var.to(x.dtype)
+    else:
+        n = w.sum().clamp_min(1)
+        mean = (x * w).sum((0, 2)) / n
+        var = (((x - mean[None, :, None]) ** 2) * w).sum((0, 2)) / n
     if bn.track_running_stats:
         with torch.no_grad():
             m = bn.momentum if bn.momentum is not None else 0.1
