@@ -130,6 +130,29 @@ def test_mil_nce_hand_case():
     assert float(got) == pytest.approx(np.mean(per), rel=1e-6)
 
 
+def test_own_feature_match_scores_each_proposal_by_its_own_feature(tiny_grounding):
+    """With own_feature_match the coarse stage's sentence-proposal term (and MIL-NCE's input) of a proposal does not
+    move when another proposal of the scene changes; on the relation encoder's output (the paper) it does."""
+    from ws3dvg.grounding.data import collate, grounding_set
+    from ws3dvg.grounding.recipe import Recipe
+    from ws3dvg.grounding.teacher import build_teacher
+
+    moved = {}
+    for own in (False, True):
+        cfg = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], own_feature_match=own))
+        recipe = Recipe.from_params(cfg)
+        ds = grounding_set(tiny_grounding, "train", cfg, recipe)
+        torch.manual_seed(0)
+        model = build_teacher(cfg, recipe, tiny_grounding["language_dir"], ds.feature_dim, 0).eval()
+        batch = collate([ds[0]], {"sentences": cfg["lang_num_max"]})
+        other = dict(batch, features=batch["features"].clone())
+        other["features"][:, 1:] += 1.0          # every proposal but the first changed
+        with torch.no_grad():
+            a, b = model(batch)["matched"][:, 0], model(other)["matched"][:, 0]
+        moved[own] = float((a - b).abs().max())
+    assert moved[True] == 0.0 and moved[False] > 1e-3
+
+
 def test_class_mil_nce_hand_case():
     """2 scenes x 2 proposals (classes 3 and 5), hidden 1. Scene 0: a class-3 sentence (s = 1) and a class-7 one,
     which has no proposal of its class anywhere and counts nothing; scene 1: a class-5 sentence (s = 2) and
@@ -231,11 +254,15 @@ def _student_config(teacher_cfg=None, **distill):
     return student_config(section, section.pop("supervision", "weak"), saved)
 
 
-def test_teacher_never_reads_the_target(tiny_grounding, tmp_path):
+MATCH_OWN = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], own_feature_match=True, class_mil=True))
+
+
+@pytest.mark.parametrize("cfg", [TINY_GROUNDING, MATCH_OWN], ids=["default", "own_feature_match+class_mil"])
+def test_teacher_never_reads_the_target(tiny_grounding, tmp_path, cfg):
     """Every training sentence's object_id swapped for another object of the same class in its scene
     (or a random one): identical weights and knowledge."""
     paths = dict(tiny_grounding)
-    model_a, know_a = _train(paths, tmp_path / "a")
+    model_a, know_a = _train(paths, tmp_path / "a", cfg)
     swapped = tmp_path / "masked_swapped.h5"
     shutil.copy(paths["masked"], swapped)
     rng = np.random.default_rng(0)
@@ -250,7 +277,7 @@ def test_teacher_never_reads_the_target(tiny_grounding, tmp_path):
         assert (new != obj).mean() > 0.5
         g["object_id"][...] = new
     paths_b = dict(paths, masked=str(swapped))
-    model_b, know_b = _train(paths_b, tmp_path / "b")
+    model_b, know_b = _train(paths_b, tmp_path / "b", cfg)
     for (ka, va), (kb, vb) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb), ka
     for k in ("candidates", "recon_loss", "coarse"):

@@ -135,10 +135,10 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe
     (the last with the recipe's joint student only). The default recipe is the paper's."""
     sm = batch["sent_mask"]
     if recipe.class_mil:
-        mil = class_mil_nce(out["sentence"], out["proposal"], batch["prop_mask"], sm, batch["class18"],
+        mil = class_mil_nce(out["sentence"], out["matched"], batch["prop_mask"], sm, batch["class18"],
                             batch["class_scores"].argmax(-1))
     else:
-        mil = mil_nce(out["sentence"], out["proposal"], batch["prop_mask"], sm)
+        mil = mil_nce(out["sentence"], out["matched"], batch["prop_mask"], sm)
     terms = {"mil": mil, "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
     if cfg["use_reconstruction"]:
         terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"])

@@ -27,6 +27,9 @@ class Recipe:
       inside the teacher's step).
     hard_distillation: the student learns the teacher's best candidate by cross-entropy (the paper: the
       rank-reward-weighted log-likelihood of all K).
+    own_feature_match: MIL-NCE and the coarse stage's sentence-proposal score read each proposal's own feature, before
+      the relation encoder mixes in its scene (the paper: the relation encoder's output, which the decoder also
+      reads as its memory).
     class_mil: MIL-NCE per sentence, its positive bag its own scene's proposals of its target's class and its
       negatives the other scenes' proposals of that class (the paper: one bag of every sentence and proposal per
       scene, against every other scene's).
@@ -42,6 +45,7 @@ class Recipe:
     staged_distillation: bool = False
     hard_distillation: bool = False
     language_warmup: bool = False
+    own_feature_match: bool = False
     class_mil: bool = False
 
     def __post_init__(self):

@@ -59,7 +59,8 @@ def word_embeddings(cfg: dict, vocab: Vocabulary, seed: int) -> torch.Tensor | N
 def build_teacher(cfg: dict, recipe: Recipe, language_dir: str, feature_dim: int, seed: int) -> Teacher:
     vocab = Vocabulary.load(Path(language_dir) / "vocab.json")
     return Teacher(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if cfg["use_multiview"] else 0,
-                   class_candidates=recipe.class_candidates, joint_student=recipe.joint_student)
+                   class_candidates=recipe.class_candidates, joint_student=recipe.joint_student,
+                   own_feature_match=recipe.own_feature_match)
 
 
 @torch.no_grad()

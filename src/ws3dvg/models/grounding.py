@@ -190,8 +190,12 @@ class RelationEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.layer_norm = nn.LayerNorm(hidden)
 
+    def own(self, features: torch.Tensor) -> torch.Tensor:
+        """Each proposal's own feature in the hidden width, before any context (the residual's input)."""
+        return features if self.input_proj is None else self.input_proj(features)
+
     def forward(self, features, corners, prop_mask, multiview=None) -> torch.Tensor:
-        base = features if self.input_proj is None else self.input_proj(features)
+        base = self.own(features)
         fc = self.features_concat
         x = fc[0](base.transpose(1, 2))
         x = fc[3](fc[2](masked_batch_norm(fc[1], x, prop_mask))).transpose(1, 2)
@@ -352,11 +356,15 @@ class Teacher(nn.Module):
     recnet -> decoder, match)."""
 
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
-                 multiview_dim: int = 0, class_candidates: bool = False, joint_student: bool = True):
+                 multiview_dim: int = 0, class_candidates: bool = False, joint_student: bool = True,
+                 own_feature_match: bool = False):
         super().__init__()
         h = cfg["hidden"]
         self.cfg = cfg
         self.class_candidates, self.joint_student = class_candidates, joint_student
+        # our own_feature_match: sentence and proposal are matched (MIL-NCE, the coarse score) on each proposal's own
+        # feature, before the relation encoder mixes in its scene
+        self.own_feature_match = own_feature_match
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
                                         h, embeddings=embeddings)
         self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim)
@@ -380,8 +388,9 @@ class Teacher(nn.Module):
         out = {"word": lang["word"].view(b, s, length, -1), "sentence": lang["sentence"].view(b, s, -1),
                "class_logits": lang["class_logits"].view(b, s, -1), "word_mask": lang["word_mask"].view(b, s, length),
                "proposal": prop}
+        out["matched"] = self.relation.own(batch["features"]) if self.own_feature_match else prop
         # the coarse stage ranks with the language classifier's prediction, never trained through the ranking
-        weights = coarse_weights(out["sentence"], prop, batch, out["class_logits"].detach(), cfg)
+        weights = coarse_weights(out["sentence"], out["matched"], batch, out["class_logits"].detach(), cfg)
         if self.class_candidates:
             weights = same_class_only(weights, out["class_logits"].detach(), batch["class_scores"])
         k = min(cfg["topk"], weights.shape[-1])
