@@ -153,8 +153,8 @@ def _grounding_step(paths: dict, which: str, out: str) -> None:
     cfg = dict(TINY_GROUNDING, word_dropout=0.0, random_mask=0.0)
     if which == "paper":
         cfg["variant"] = "paper"
-    if which == "class_mil":
-        cfg["departures"] = dict(cfg["departures"], class_mil=True)
+    if which == "own_feature_match":
+        cfg["departures"] = dict(cfg["departures"], own_feature_match=True)
     recipe = Recipe.from_params(cfg)
     ds = grounding_set(paths, "train", cfg, recipe, shuffle_seed=0)
     if which.startswith("student"):
@@ -192,10 +192,10 @@ def _grounding_step(paths: dict, which: str, out: str) -> None:
         torch.save({"terms": terms, "state": distributed.unwrap(net).state_dict()}, out)
 
 
-@pytest.mark.parametrize("which", ["paper", "class_mil", "student_weak", "student_full"])
+@pytest.mark.parametrize("which", ["paper", "own_feature_match", "student_weak", "student_full"])
 def test_two_ranks_take_the_one_process_grounding_step(tiny_grounding, tmp_path, which):
     """The teacher (the authors' recipe: MIL-NCE over every scene's sentences and proposals, the jointly trained
-    head; ours with class_mil) and the student (weak and full): 2 ranks with one scene each take the step 1
+    head; ours with own_feature_match) and the student (weak and full): 2 ranks with one scene each take the step 1
     process takes on both, MIL-NCE's negatives gathered across ranks, masked batch norm over the global batch."""
     paths = {k: v for k, v in tiny_grounding.items() if k != "root"}
     _grounding_step(paths, which, str(tmp_path / "one.pt"))

@@ -13,7 +13,6 @@ from conftest import TINY_GROUNDING
 
 from ws3dvg.grounding.evaluation import accuracy_table
 from ws3dvg.grounding.losses import (
-    class_mil_nce,
     distillation_loss,
     hard_distillation_loss,
     language_loss,
@@ -153,28 +152,6 @@ def test_own_feature_match_scores_each_proposal_by_its_own_feature(tiny_groundin
     assert moved[True] == 0.0 and moved[False] > 1e-3
 
 
-def test_class_mil_nce_hand_case():
-    """2 scenes x 2 proposals (classes 3 and 5), hidden 1. Scene 0: a class-3 sentence (s = 1) and a class-7 one,
-    which has no proposal of its class anywhere and counts nothing; scene 1: a class-5 sentence (s = 2) and
-    padding. Proposals: scene 0 [1 (class 3), 2 (class 5)], scene 1 [3 (class 3), -1 (class 5)]."""
-    prop = torch.tensor([[[1.0], [2.0]], [[3.0], [-1.0]]])
-    prop_class = torch.tensor([[3, 5], [3, 5]])
-    sent = torch.tensor([[[1.0], [4.0]], [[2.0], [9.0]]])
-    sent_class = torch.tensor([[3, 7], [5, 5]])
-    sm = torch.tensor([[True, True], [True, False]])
-    lse = lambda v: float(np.log(np.sum(np.exp(v))))  # noqa: E731
-    # sentence (0, 0), class 3: own [1 * 1], other scene's class 3 [1 * 3]
-    first = lse([1.0, 3.0]) - lse([1.0])
-    # sentence (1, 0), class 5: own [2 * -1], other scene's class 5 [2 * 2]
-    second = lse([-2.0, 4.0]) - lse([-2.0])
-    got = class_mil_nce(sent, prop, torch.ones(2, 2, dtype=torch.bool), sm, sent_class, prop_class)
-    assert float(got) == pytest.approx((first + second) / 2, rel=1e-6)
-    # a sentence whose class no proposal has gives zero gradients, not NaN
-    sent = sent.clone().requires_grad_(True)
-    class_mil_nce(sent, prop, torch.ones(2, 2, dtype=torch.bool), sm, sent_class, prop_class).backward()
-    assert torch.isfinite(sent.grad).all() and float(sent.grad[0, 1].abs().sum()) == 0.0
-
-
 def test_language_loss_averages_scenes_then_sentences():
     logits = torch.zeros(2, 2, 3)
     logits[0, 0, 0] = 2.0
@@ -254,10 +231,10 @@ def _student_config(teacher_cfg=None, **distill):
     return student_config(section, section.pop("supervision", "weak"), saved)
 
 
-MATCH_OWN = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], own_feature_match=True, class_mil=True))
+MATCH_OWN = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], own_feature_match=True))
 
 
-@pytest.mark.parametrize("cfg", [TINY_GROUNDING, MATCH_OWN], ids=["default", "own_feature_match+class_mil"])
+@pytest.mark.parametrize("cfg", [TINY_GROUNDING, MATCH_OWN], ids=["default", "own_feature_match"])
 def test_teacher_never_reads_the_target(tiny_grounding, tmp_path, cfg):
     """Every training sentence's object_id swapped for another object of the same class in its scene
     (or a random one): identical weights and knowledge."""

@@ -34,38 +34,14 @@ def mil_nce(sentence: torch.Tensor, proposal: torch.Tensor, prop_mask: torch.Ten
     return (denominator - numerator)[own].mean()
 
 
-def _global_batch(sentence, proposal, prop_mask, sent_mask, *more):
+def _global_batch(sentence, proposal, prop_mask, sent_mask):
     """Under torchrun: every rank's scenes (gathered, differentiable) and the slice of them that are this rank's,
     whose terms this rank averages; alone: the inputs and every scene."""
     if not distributed.active():
-        return (sentence, proposal, prop_mask, sent_mask, *more, slice(None))
+        return sentence, proposal, prop_mask, sent_mask, slice(None)
     n, rank = sentence.shape[0], torch.distributed.get_rank()
-    gathered = [distributed.all_gather_autograd(t) for t in (sentence, proposal, prop_mask, sent_mask, *more)]
+    gathered = [distributed.all_gather_autograd(t) for t in (sentence, proposal, prop_mask, sent_mask)]
     return (*gathered, slice(rank * n, (rank + 1) * n))
-
-
-def class_mil_nce(sentence: torch.Tensor, proposal: torch.Tensor, prop_mask: torch.Tensor, sent_mask: torch.Tensor,
-                  sentence_class: torch.Tensor, proposal_class: torch.Tensor) -> torch.Tensor:
-    """Our departure (`class_mil`): MIL-NCE per sentence over the proposals of its target's class. Each sentence's
-    positive bag is its own scene's proposals that the detector puts in the sentence's class (the annotation's
-    object_name, which weak supervision has); the other scenes' proposals of that class are its negatives:
-    -log(sum_own exp(s . p) / sum_all exp(s . p)), averaged over the sentences whose scene has such a proposal.
-    The authors' form pools every sentence and proposal of a scene into one logsumexp, which a single pair
-    dominates, and lets a sentence match an anchor of another class; here every sentence must tell the objects of
-    its class apart from those of other rooms, which is what the coarse stage ranks the candidates by.
-    sentence (B, S, H), proposal (B, P, H), sentence_class (B, S), proposal_class (B, P) -> scalar."""
-    sentence, proposal, prop_mask, sent_mask, sentence_class, proposal_class, mine = _global_batch(
-        sentence, proposal, prop_mask, sent_mask, sentence_class, proposal_class)
-    b = sentence.shape[0]
-    sim = torch.einsum("ish,jph->isjp", sentence.float(), proposal.float())             # (B, S, B, P)
-    same = (proposal_class[None, None] == sentence_class[:, :, None, None]) & prop_mask[None, None]
-    own = torch.eye(b, dtype=torch.bool, device=sim.device)[:, None, :, None]
-    far = -1e9  # finite: a sentence with no proposal of its class must give zero gradients, not NaN
-    positive = sim.masked_fill(~(same & own), far).flatten(2).logsumexp(-1)           # (B, S)
-    every = sim.masked_fill(~same, far).flatten(2).logsumexp(-1)
-    ok = sent_mask & (same & own).flatten(2).any(-1)
-    ok, terms = ok[mine], (every - positive)[mine]
-    return torch.where(ok, terms, 0.0).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
 def language_loss(class_logits: torch.Tensor, class18: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
@@ -134,12 +110,8 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe
     """-> (weighted total, {term: value}); the authors' total is 2 MIL + 2 language + reconstruction + distillation
     (the last with the recipe's joint student only). The default recipe is the paper's."""
     sm = batch["sent_mask"]
-    if recipe.class_mil:
-        mil = class_mil_nce(out["sentence"], out["matched"], batch["prop_mask"], sm, batch["class18"],
-                            batch["class_scores"].argmax(-1))
-    else:
-        mil = mil_nce(out["sentence"], out["matched"], batch["prop_mask"], sm)
-    terms = {"mil": mil, "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
+    terms = {"mil": mil_nce(out["sentence"], out["matched"], batch["prop_mask"], sm),
+             "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
     if cfg["use_reconstruction"]:
         terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"])
         if recipe.joint_student:  # the jointly trained student learns from this very step's ranking

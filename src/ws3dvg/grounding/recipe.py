@@ -30,9 +30,6 @@ class Recipe:
     own_feature_match: MIL-NCE and the coarse stage's sentence-proposal score read each proposal's own feature, before
       the relation encoder mixes in its scene (the paper: the relation encoder's output, which the decoder also
       reads as its memory).
-    class_mil: MIL-NCE per sentence, its positive bag its own scene's proposals of its target's class and its
-      negatives the other scenes' proposals of that class (the paper: one bag of every sentence and proposal per
-      scene, against every other scene's).
     language_warmup: the language encoder first learns alone to name each training sentence's target class (the
       annotation's object_name), before the joint training (the paper: jointly from the first step).
     """
@@ -46,7 +43,6 @@ class Recipe:
     hard_distillation: bool = False
     language_warmup: bool = False
     own_feature_match: bool = False
-    class_mil: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):
