@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# ScanRefer's size on one GPU (RESULTS "ScanRefer's size"): every stage of params-gpu.yaml +
+# params-scanrefer-scale.yaml in a fresh process, its wall time, peak host memory and peak GPU memory
+# (benchmarks/stage_resources.py) appended to OUT/stages.jsonl, the log to OUT/log.txt, the eval to OUT/eval.json.
+#   bash benchmarks/scale_gpu.sh OUT [--set synth.n_scenes=150 ...]
+# Run it from a copy of the tree (it rewrites params.yaml, keeping the tree's own as params.yaml.orig).
+set -euo pipefail
+out=$1
+shift
+mkdir -p "$out"
+[ -f params.yaml.orig ] || cp params.yaml params.yaml.orig
+python benchmarks/overlay_params.py --base params.yaml.orig benchmarks/params-gpu.yaml \
+  benchmarks/params-scanrefer-scale.yaml "$@" > params.yaml.scale
+mv params.yaml.scale params.yaml
+cp params.yaml "$out/params.yaml"
+stages="synthesize preprocess mask_keywords train_enet project_multiview train_detector cache_detector train_teacher
+distill evaluate"
+# tqdm's carriage-return lines are dropped from the log; the stages' own log lines stay
+PYTHONUNBUFFERED=1 python benchmarks/stage_resources.py --json "$out/stages.jsonl" $stages 2>&1 \
+  | tr '\r' '\n' | grep -v -E '[0-9]+/[0-9]+ \[' > "$out/log.txt"
+cp metrics/eval.json "$out/eval.json"
+du -sh data/* models/* > "$out/sizes.txt" 2>/dev/null || true
