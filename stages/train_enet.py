@@ -18,7 +18,8 @@ def main() -> None:
     data = params["data"]
     device = resolve_device(params["base"]["device"])
     model, result = train_enet(params["enet"], data["frames"], read_splits(data["preprocessed"]),
-                               LabelMap.read(data["label_map"]), device, params["base"]["seed"])
+                               LabelMap.read(data["label_map"]), device, params["base"]["seed"],
+                               workers=params["runtime"]["loader_workers"])
     Path(artifacts.ENET).mkdir(parents=True, exist_ok=True)
     with atomic_file(artifacts.ENET_WEIGHTS) as tmp:
         torch.save(model.state_dict(), tmp)  # the released layout: a plain state dict

@@ -143,3 +143,38 @@ def test_bad_frames(tiny_synth, tmp_path, problem):
     with pytest.raises(DataError, match=match) as err:
         load_frames(d, scene, ["0", "1"], (64, 48))
     assert scene in str(err.value)
+
+
+def test_enet_frames_are_read_per_item_and_batches_cover_each_epoch(tiny_synth):
+    """train_enet reads frames as batches need them (nothing grows with the frame count) and each epoch's batches
+    are one permutation, drawn in the main process: the same for the same seed, whatever the workers."""
+    from ws3dvg.multiview.enet_training import LabelledFrames, _ShuffledBatches
+    from ws3dvg.scannet.io import read_split
+    from ws3dvg.scannet.labels import LabelMap
+
+    scenes = read_split(tiny_synth / "meta" / "scannetv2_train.txt")
+    frames = LabelledFrames(tiny_synth / "frames", scenes, LabelMap.read(tiny_synth / "meta" / "scannetv2-labels.combined.tsv"),
+                            (32, 24), 0)
+    assert len(frames) == 2 * len(scenes)  # TINY_SYNTH: 2 frames a scene
+    assert not any(isinstance(v, (np.ndarray, torch.Tensor)) for v in vars(frames).values() if v is not frames.lut)
+    image, target = frames[0]
+    assert image.shape == (24, 32, 3) and image.dtype == torch.float32 and 0 <= image.min() <= image.max() <= 1
+    assert target.shape == (24, 32) and target.dtype == torch.int64 and int(target.max()) <= 40
+    batches = list(_ShuffledBatches(7, 3, 2, torch.Generator().manual_seed(5)))
+    assert [len(b) for b in batches] == [3, 3, 1, 3, 3, 1]
+    assert sorted(sum(batches[:3], [])) == list(range(7)) and sorted(sum(batches[3:], [])) == list(range(7))
+    assert batches == list(_ShuffledBatches(7, 3, 2, torch.Generator().manual_seed(5)))
+
+
+def test_enet_training_is_the_same_with_loader_workers(tiny_synth, tiny_h5):
+    from ws3dvg.multiview.enet_training import train_enet
+    from ws3dvg.scannet.labels import LabelMap
+    from ws3dvg.scannet.preprocess import read_splits
+
+    cfg = {"image_size": [32, 24], "frames_per_scene": 0, "batch_size": 2, "epochs": 1, "lr": 1e-3,
+           "weight_decay": 0.0, "amp": False}
+    args = (cfg, str(tiny_synth / "frames"), read_splits(tiny_h5),
+            LabelMap.read(tiny_synth / "meta" / "scannetv2-labels.combined.tsv"), torch.device("cpu"), 3)
+    (a, ra), (b, rb) = train_enet(*args), train_enet(*args, workers=2)
+    assert ra == rb and ra["train_frames"] == 4
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
