@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -29,10 +30,12 @@ class SceneObject:
     material: str = ""          # world v2: the surface pattern (catalog.MATERIALS; "" in world v1)
     scale: float = 1.0          # size relative to the kind's nominal size
 
-    @property
+    @cached_property  # parts are fixed once the object exists; the describers ask for the box thousands of times
     def box(self) -> np.ndarray:
         lo, hi = self.parts[:, 0].min(0), self.parts[:, 1].max(0)
-        return np.concatenate([(lo + hi) / 2, hi - lo])
+        box = np.concatenate([(lo + hi) / 2, hi - lo])
+        box.flags.writeable = False  # cached: an in-place change would corrupt it, so none is allowed
+        return box
 
 
 @dataclass

@@ -27,7 +27,7 @@ from ..scannet.io import (
     write_segs,
 )
 from ..scannet.labels import LABEL_TABLE_COLUMNS
-from . import describe, grammar
+from . import describe, grammar, word_vectors
 from .render import camera_poses, intrinsic_matrix, render, sample_surface
 from .scene import build_mesh, layout_room, random_axis_alignment
 
@@ -175,6 +175,7 @@ def synthesize(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict
         pd.DataFrame([{"scene_id": res["scene"], **{k: r[k] for k in DESCRIPTION_COLUMNS[1:]}}
                       for res in results for r in res["scanrefer"]], columns=DESCRIPTION_COLUMNS).to_csv(
             root / "meta" / "synth_descriptions.csv", index=False, lineterminator="\n")
+    vector_stats = _write_word_vectors(root, cfg, seed, workers) if cfg.get("word_vectors", {}).get("rooms") else {}
     (root / "referit3d").mkdir(exist_ok=True)
     sr3d = pd.DataFrame([r for res in results for r in res["sr3d"]], columns=SR3D_COLUMNS)
     sr3d.to_csv(root / "referit3d" / "sr3d.csv", index=False, lineterminator="\n")
@@ -184,4 +185,27 @@ def synthesize(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict
             "skipped_targets": sum(r["stats"]["skipped_targets"] for r in results),
             **({"attribute_only_share_of_multiple": sum(r["stats"]["attribute_only_rows"] for r in results)
                 / max(1, sum(r["stats"]["multiple_rows"] for r in results))} if cfg.get("world", 1) >= 2 else {}),
-            "mean_vertices": float(np.mean([r["n_vertices"] for r in results]))}
+            "mean_vertices": float(np.mean([r["n_vertices"] for r in results])), **vector_stats}
+
+
+def _corpus_job(args):
+    return word_vectors.corpus_room(*args)
+
+
+def _write_word_vectors(root: Path, cfg: dict, seed: int, workers: int) -> dict:
+    """glove/word_vectors.txt: the world's own GloVe, from the descriptions of `word_vectors.rooms` rooms that
+    are not the dataset's (synth/word_vectors.py says why and how)."""
+    wv = cfg["word_vectors"]
+    jobs = [(cfg, seed, i) for i in range(wv["rooms"])]
+    if workers > 1:
+        with process_pool(workers) as pool:
+            rooms = list(tqdm(pool.map(_corpus_job, jobs, chunksize=16), total=len(jobs), desc="word vectors",
+                              unit="room"))
+    else:
+        rooms = [_corpus_job(j) for j in tqdm(jobs, desc="word vectors", unit="room")]
+    sentences = [s for room in rooms for s in room]
+    words, counts = word_vectors.cooccurrence(sentences, wv["window"])
+    (root / "glove").mkdir(exist_ok=True)
+    word_vectors.write_glove_text(root / "glove" / "word_vectors.txt", words,
+                                  word_vectors.ppmi_svd(counts, wv["dim"]))
+    return {"word_vector_sentences": len(sentences), "word_vector_words": len(words)}
