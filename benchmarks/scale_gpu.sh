@@ -13,10 +13,8 @@ python benchmarks/overlay_params.py --base params.yaml.orig benchmarks/params-gp
   benchmarks/params-scanrefer-scale.yaml "$@" > params.yaml.scale
 mv params.yaml.scale params.yaml
 cp params.yaml "$out/params.yaml"
-stages="synthesize preprocess mask_keywords train_enet project_multiview train_detector cache_detector train_teacher
-distill evaluate"
-# tqdm's carriage-return lines are dropped from the log; the stages' own log lines stay
-PYTHONUNBUFFERED=1 python benchmarks/stage_resources.py --json "$out/stages.jsonl" $stages 2>&1 \
+# every stage of dvc.yaml in order; tqdm's carriage-return lines are dropped from the log, the stages' own stay
+PYTHONUNBUFFERED=1 python benchmarks/stage_resources.py --json "$out/stages.jsonl" 2>&1 \
   | tr '\r' '\n' | grep -v -E '[0-9]+/[0-9]+ \[' > "$out/log.txt"
 cp metrics/eval.json "$out/eval.json"
 du -sh data/* models/* > "$out/sizes.txt" 2>/dev/null || true

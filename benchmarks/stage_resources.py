@@ -2,7 +2,7 @@
 peak resident memory of the stage's process and of its own children (pools, loader workers), and on CUDA the peak
 GPU memory torch allocated and reserved (issue "ScanRefer's size on one GPU").
 
-    PYTHONPATH=src python benchmarks/stage_resources.py --json scale.json synthesize preprocess ... evaluate
+    PYTHONPATH=src python benchmarks/stage_resources.py --json scale.json [synthesize preprocess ... evaluate]
 
 Each stage runs as `python -m stages.NAME` would, in a fresh process (so one stage's peaks never count for the
 next), through `--one NAME`, which runs the stage's main() and prints its own figures as one JSON line.
@@ -45,13 +45,17 @@ def measure_one(name: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stages", nargs="*")
+    ap.add_argument("stages", nargs="*", help="stage names (default: every stage of dvc.yaml, in its order)")
     ap.add_argument("--one", help="run this stage in this process and print its figures (used by the driver)")
     ap.add_argument("--json", default="", help="append every stage's figures to this file, one JSON line each")
     args = ap.parse_args()
     if args.one:
         print("STAGE_RESOURCES " + json.dumps(measure_one(args.one)), flush=True)
         return
+    if not args.stages:
+        from ws3dvg.engine.workflow import load_stages
+
+        args.stages = list(load_stages("dvc.yaml"))
     for name in args.stages:
         proc = subprocess.run([sys.executable, __file__, "--one", name], stdout=subprocess.PIPE, text=True)
         sys.stdout.write("".join(line + "\n" for line in proc.stdout.splitlines()

@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from ..text.tokens import tokenize
+from . import describe as templates
 from .describe import SHELL, SR3D_TYPES, Clue, sr3d_row
 from .facts import Fact, facts_about, singles_out
 from .scene import Room, SceneObject
@@ -394,3 +395,10 @@ def describe_room(room: Room, rng: np.random.Generator, per_object: int, attribu
                                           room))
     return rows, sr3d, {"targets": len(objects) - skipped, "skipped_targets": skipped,
                         "multiple_rows": multiple, "attribute_only_rows": attribute_only}
+
+
+def room_descriptions(room: Room, rng: np.random.Generator, cfg: dict):
+    """The room's rows by the describer of `cfg`'s world (2: this grammar; 1: describe.py's templates)."""
+    if cfg.get("world", 1) >= 2:
+        return describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"])
+    return templates.describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.atomic import atomic_file
-from . import describe, grammar
+from . import grammar
 from .scene import layout_room
 
 CORPUS_STREAM = 1_000_003  # corpus room i draws from default_rng([seed, CORPUS_STREAM, i]): never a scene's stream
@@ -25,11 +25,7 @@ CORPUS_STREAM = 1_000_003  # corpus room i draws from default_rng([seed, CORPUS_
 def corpus_room(cfg: dict, seed: int, index: int) -> list[list[str]]:
     """The token lists of one corpus room's descriptions (the same grammar and settings as the scenes')."""
     rng = np.random.default_rng([seed, CORPUS_STREAM, index])
-    room = layout_room(rng, cfg)
-    if cfg.get("world", 1) >= 2:
-        rows = grammar.describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"])[0]
-    else:
-        rows = describe.describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])[0]
+    rows = grammar.room_descriptions(layout_room(rng, cfg), rng, cfg)[0]
     return [r["token"] for r in rows]
 
 

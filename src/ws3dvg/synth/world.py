@@ -27,7 +27,7 @@ from ..scannet.io import (
     write_segs,
 )
 from ..scannet.labels import LABEL_TABLE_COLUMNS
-from . import describe, grammar, word_vectors
+from . import grammar, word_vectors
 from .render import camera_poses, intrinsic_matrix, render, sample_surface
 from .scene import build_mesh, layout_room, random_axis_alignment
 
@@ -96,10 +96,7 @@ def write_scene(root: Path, index: int, cfg: dict, seed: int, label_ids: dict[st
         "numDepthFrames": str(cfg["frames_per_scene"]), "sceneType": "Synthetic"})
 
     _write_frames(root / "frames" / scene, room, mesh, to_raw, k, w, h, cfg, rng, label_ids)
-    if cfg.get("world", 1) >= 2:
-        rows, sr3d, stats = grammar.describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"])
-    else:
-        rows, sr3d, stats = describe.describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])
+    rows, sr3d, stats = grammar.room_descriptions(room, rng, cfg)
     for r in rows:
         r["scene_id"] = scene
     for r in sr3d:
@@ -141,6 +138,14 @@ def _write_scene_job(args):
     return write_scene(*args)
 
 
+def _map(job, jobs: list, workers: int, desc: str, unit: str, chunksize: int = 1) -> list:
+    """[job(j) for j in jobs], by `workers` spawned processes when there are several of both, in order."""
+    if workers > 1 and len(jobs) > 1:
+        with process_pool(workers) as pool:
+            return list(tqdm(pool.map(job, jobs, chunksize=chunksize), total=len(jobs), desc=desc, unit=unit))
+    return [job(j) for j in tqdm(jobs, desc=desc, unit=unit)]
+
+
 def synthesize(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict:
     """Write the whole synthetic dataset under `root` (which should be empty)."""
     root = Path(root)
@@ -153,12 +158,8 @@ def synthesize(root: str | Path, cfg: dict, seed: int, workers: int = 1) -> dict
     n_val = max(1, int(round(n * cfg["val_fraction"])))
     split_of = {scene_name(i): ("train" if i < n - n_val else "val") for i in range(n)}
     # scenes are independent (each has its own generator), so workers do not change a byte
-    jobs = [(root, i, cfg, seed, label_ids) for i in range(n)]
-    if workers > 1 and n > 1:
-        with process_pool(workers) as pool:
-            results = list(tqdm(pool.map(_write_scene_job, jobs), total=n, desc="synthesize", unit="scene"))
-    else:
-        results = [_write_scene_job(j) for j in tqdm(jobs, desc="synthesize", unit="scene")]
+    results = _map(_write_scene_job, [(root, i, cfg, seed, label_ids) for i in range(n)], workers, "synthesize",
+                   "scene")
 
     for split in ("train", "val"):
         names = [s for s, sp in split_of.items() if sp == split]
@@ -196,13 +197,8 @@ def _write_word_vectors(root: Path, cfg: dict, seed: int, workers: int) -> dict:
     """glove/word_vectors.txt: the world's own GloVe, from the descriptions of `word_vectors.rooms` rooms that
     are not the dataset's (synth/word_vectors.py says why and how)."""
     wv = cfg["word_vectors"]
-    jobs = [(cfg, seed, i) for i in range(wv["rooms"])]
-    if workers > 1:
-        with process_pool(workers) as pool:
-            rooms = list(tqdm(pool.map(_corpus_job, jobs, chunksize=16), total=len(jobs), desc="word vectors",
-                              unit="room"))
-    else:
-        rooms = [_corpus_job(j) for j in tqdm(jobs, desc="word vectors", unit="room")]
+    rooms = _map(_corpus_job, [(cfg, seed, i) for i in range(wv["rooms"])], workers, "word vectors", "room",
+                 chunksize=16)
     sentences = [s for room in rooms for s in room]
     words, counts = word_vectors.cooccurrence(sentences, wv["window"])
     (root / "glove").mkdir(exist_ok=True)
