@@ -4,7 +4,9 @@ on proposal caches built earlier (benchmarks/gpu_caches.sh), each variant in its
     python benchmarks/run_variants.py --data DIR --out results.json [--parallel 4] [--overlay benchmarks/params-gpu.yaml]
         "paper: teacher.variant=paper" "ours: " "oracle-paper: proposals=oracle; teacher.variant=paper" ...
 
-DIR holds data/language, data/proposals (gt), data/proposals_oracle and boxes.h5 (what gpu_caches.sh packs).
+DIR holds data/language, data/proposals (gt), data/proposals_oracle and boxes.h5 (what gpu_caches.sh packs), or
+is a pipeline root that has run through cache_detector (then data/preprocessed/scannet.h5 gives the boxes, and
+data/synthetic is linked too, for the world's word vectors).
 A variant is `name: key=value; key=value` with dotted params keys (YAML values); `proposals=oracle` picks the
 oracle cache. Writes one JSON: per variant its settings, stage wall times, teacher metrics and the eval table.
 """
@@ -36,11 +38,15 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
     root = work / name
     (root / "data").mkdir(parents=True, exist_ok=True)
     cache = "proposals_oracle" if sets.pop("proposals", "gt") == "oracle" else "proposals"
-    for link, target in (("language", data / "data" / "language"), ("proposals", data / "data" / cache)):
+    links = [("language", data / "data" / "language"), ("proposals", data / "data" / cache)]
+    if (data / "data" / "synthetic").exists():  # a pipeline root: the world's word vectors live there
+        links.append(("synthetic", data / "data" / "synthetic"))
+    for link, target in links:
         if not (root / "data" / link).exists():
             (root / "data" / link).symlink_to(target.resolve())
+    boxes = data / "boxes.h5" if (data / "boxes.h5").exists() else data / "data" / "preprocessed" / "scannet.h5"
     args = [sys.executable, str(REPO / "benchmarks" / "overlay_params.py"), *overlays,
-            "--set", f"data.preprocessed={(data / 'boxes.h5').resolve()}", "--set", "evaluate.visualize=0"]
+            "--set", f"data.preprocessed={boxes.resolve()}", "--set", "evaluate.visualize=0"]
     for k, v in sets.items():
         args += ["--set", f"{k}={v}"]
     (root / "params.yaml").write_text(subprocess.run(args, check=True, capture_output=True, text=True).stdout)

@@ -15,8 +15,10 @@ python benchmarks/overlay_params.py --base params.yaml.orig benchmarks/params-gp
   benchmarks/params-scanrefer-scale.yaml "$@" > params.yaml.scale
 mv params.yaml.scale params.yaml
 cp params.yaml "$out/params.yaml"
-# every stage of dvc.yaml in order; tqdm's carriage-return lines are dropped from the log, the stages' own stay
+# STAGES, or every stage of dvc.yaml in order; tqdm's carriage-return lines are dropped from the log, the stages'
+# own stay
 PYTHONUNBUFFERED=1 python benchmarks/stage_resources.py --json "$out/stages.jsonl" ${STAGES:-} 2>&1 \
   | tr '\r' '\n' | grep -v -E '[0-9]+/[0-9]+ \[' > "$out/log.txt"
-cp metrics/eval.json "$out/eval.json"
+# the eval only when this run evaluated (else metrics/eval.json is the tree's own, stale)
+if [ -z "${STAGES:-}" ] || [[ " $STAGES " == *" evaluate "* ]]; then cp metrics/eval.json "$out/eval.json"; fi
 du -sh data/* models/* > "$out/sizes.txt" 2>/dev/null || true
