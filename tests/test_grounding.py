@@ -13,7 +13,6 @@ from conftest import TINY_GROUNDING
 
 from ws3dvg.grounding.evaluation import accuracy_table
 from ws3dvg.grounding.losses import (
-    coarse_from_fine_loss,
     distillation_loss,
     hard_distillation_loss,
     language_loss,
@@ -114,45 +113,6 @@ def test_hard_distillation_takes_the_best_valid_candidate():
     # a padding sentence counts nothing either
     got = hard_distillation_loss(scores, cand, recon, valid, torch.tensor([[True, False, True]]))
     assert float(got) == pytest.approx(float(ce0), rel=1e-6)
-
-
-def test_coarse_from_fine_orders_the_candidates_as_the_fine_stage():
-    # 1 scene, 3 proposals, 3 sentence slots, hidden 2; sim = sentence . proposal
-    sent = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
-    prop = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]])
-    cand = torch.tensor([[[0, 2], [1, 0], [2, 1]]])
-    # sentence 0: the fine stage prefers candidate 2 (0.2 < 0.5): sims 1 and 3 -> log(1 + e^-2);
-    # sentence 1: one valid candidate, nothing to order; sentence 2: padding
-    recon = torch.tensor([[[0.5, 0.2], [0.1, float("inf")], [0.1, 0.2]]])
-    valid = torch.tensor([[[True, True], [True, False], [True, True]]])
-    sm = torch.tensor([[True, True, False]])
-    got = coarse_from_fine_loss(sent, prop, cand, recon, valid, sm)
-    assert float(got) == pytest.approx(float(np.log1p(np.exp(-2.0))), rel=1e-6)
-    # gradients reach the sentence and the proposals, never the fine stage's scores (the caller detaches them)
-    sent.requires_grad_(True)
-    coarse_from_fine_loss(sent, prop, cand, recon, valid, sm).backward()
-    assert sent.grad[0, 0].abs().sum() > 0 and sent.grad[0, 1:].abs().sum() == 0
-
-
-def test_coarse_from_fine_is_a_term_of_ours_only(tiny_grounding):
-    """The departure adds its weighted term to the teacher's loss; the paper recipe has no such term."""
-    from ws3dvg.grounding.data import collate, grounding_set
-    from ws3dvg.grounding.losses import teacher_losses
-    from ws3dvg.grounding.recipe import Recipe
-    from ws3dvg.grounding.teacher import build_teacher
-
-    for cfg, expect in ((TINY_GROUNDING, True), (PAPER, False)):
-        recipe = Recipe.from_params(cfg)
-        assert recipe.coarse_from_fine is expect
-        ds = grounding_set(tiny_grounding, "train", cfg, recipe)
-        torch.manual_seed(0)
-        model = build_teacher(cfg, recipe, tiny_grounding["language_dir"], ds.feature_dim, 0)
-        batch = collate([ds[0], ds[1]])
-        with torch.no_grad():
-            total, terms = teacher_losses(model(batch), batch, cfg, 0, recipe)
-        assert ("coarse_fine" in terms) is expect
-        w = cfg["loss_weights"]
-        assert float(total) == pytest.approx(float(sum(w.get(k, 1.0) * v for k, v in terms.items())), rel=1e-6)
 
 
 def test_mil_nce_hand_case():

@@ -101,20 +101,6 @@ def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask:
     return (ce * ok.flatten()).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
-def coarse_from_fine_loss(sentence, matched, candidates, recon, cand_valid, sent_mask) -> torch.Tensor:
-    """Our departure (`coarse_from_fine`): the coarse stage's sentence-proposal score (raw dot product) of the K
-    candidates, cross-entropy toward the fine stage's choice (the lowest reconstruction score; the caller detaches
-    it). Sentences with fewer than two valid candidates have nothing to order and count 0.
-    sentence (B, S, H), matched (B, P, H), candidates / recon / cand_valid (B, S, K), sent_mask (B, S)."""
-    sim = torch.einsum("bsh,bph->bsp", sentence.float(), matched.float())
-    sim = sim.gather(-1, torch.where(cand_valid, candidates, 0).clamp(max=sim.shape[-1] - 1))
-    best = recon.float().masked_fill(~cand_valid, float("inf")).argmin(-1)                  # (B, S)
-    ok = (cand_valid.sum(-1) >= 2) & sent_mask
-    logits = sim.masked_fill(~cand_valid, -1e4)  # finite: rows without candidates stay finite (and count 0)
-    ce = F.cross_entropy(logits.flatten(0, 1), best.flatten(), reduction="none")
-    return (ce * ok.flatten()).sum() / distributed.global_count(ok.sum()).clamp_min(1)
-
-
 def student_distillation(recipe: Recipe):
     """The loss a weakly supervised student learns the teacher's ranking by."""
     return hard_distillation_loss if recipe.hard_distillation else distillation_loss
@@ -132,9 +118,6 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe
             distill = student_distillation(recipe)
             terms["distill"] = distill(out["scores"], out["candidates"], out["recon"].detach(),
                                        out["candidate_valid"], sm)
-        if recipe.coarse_from_fine:
-            terms["coarse_fine"] = coarse_from_fine_loss(out["sentence"], out["matched"], out["candidates"],
-                                                         out["recon"].detach(), out["candidate_valid"], sm)
     w = cfg["loss_weights"]
     total = sum(w.get(k, 1.0) * v for k, v in terms.items())
     return total, terms
