@@ -13,6 +13,7 @@ from conftest import TINY_GROUNDING
 
 from ws3dvg.grounding.evaluation import accuracy_table
 from ws3dvg.grounding.losses import (
+    coarse_from_fine_loss,
     distillation_loss,
     hard_distillation_loss,
     language_loss,
@@ -113,6 +114,43 @@ def test_hard_distillation_takes_the_best_valid_candidate():
     # a padding sentence counts nothing either
     got = hard_distillation_loss(scores, cand, recon, valid, torch.tensor([[True, False, True]]))
     assert float(got) == pytest.approx(float(ce0), rel=1e-6)
+
+
+def test_coarse_from_fine_loss_hand_case():
+    # 3 sentences x 2 candidates. Sentence 0: base (1, 3) + learned (0.5, 0), the fine stage chose candidate 1:
+    # -log softmax(1.5, 3)[1] = log(1 + e^-1.5); sentence 1: one valid candidate, nothing to order; sentence 2:
+    # base (0, 0), chose 0: log 2
+    base = torch.tensor([[1.0, 3.0], [2.0, 0.0], [0.0, 0.0]])
+    learned = torch.tensor([[0.5, 0.0], [0.0, 0.0], [0.0, 0.0]], requires_grad=True)
+    fine = torch.tensor([1, 0, 0])
+    valid = torch.tensor([[True, True], [True, False], [True, True]])
+    got = coarse_from_fine_loss(base, learned, fine, valid)
+    assert got.item() == pytest.approx((np.log1p(np.exp(-1.5)) + np.log(2)) / 2, rel=1e-6)
+    got.backward()
+    assert learned.grad[1].abs().sum() == 0 and learned.grad[0].abs().sum() > 0
+
+
+def test_coarse_from_fine_fits_after_training_and_changes_only_the_coarse_order(tiny_grounding, tmp_path):
+    """With the departure the teacher trains exactly as without it (same weights), and the fitted term then moves
+    only the coarse score: a proposal that is a candidate in both runs has the same reconstruction score (which
+    proposals are candidates changes only where the predicted class has more than K)."""
+    on = dict(TINY_GROUNDING, coarse_fit_epochs=5, coarse_fit_lr=0.05)
+    off = dict(on, departures=dict(on["departures"], coarse_from_fine=False))
+    model_on, know_on = _train(dict(tiny_grounding), tmp_path / "on", on)
+    model_off, know_off = _train(dict(tiny_grounding), tmp_path / "off", off)
+    state_on = model_on.state_dict()
+    assert float(state_on.pop("coarse_head").abs().sum()) > 0
+    for (ka, va), (kb, vb) in zip(state_on.items(), model_off.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), ka
+    shared = 0
+    for i in range(len(know_on["candidates"])):
+        score = {int(c): r for c, r, v in zip(know_off["candidates"][i], know_off["recon_loss"][i], know_off["valid"][i]) if v}
+        for c, r, v in zip(know_on["candidates"][i], know_on["recon_loss"][i], know_on["valid"][i]):
+            if v and int(c) in score:
+                assert r == pytest.approx(score[int(c)], rel=1e-5, abs=1e-6)
+                shared += 1
+    assert shared > len(know_on["candidates"])
+    assert not np.array_equal(know_on["coarse"], know_off["coarse"])
 
 
 def test_mil_nce_hand_case():

@@ -101,6 +101,17 @@ def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask:
     return (ce * ok.flatten()).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
+def coarse_from_fine_loss(base: torch.Tensor, learned: torch.Tensor, fine: torch.Tensor, valid: torch.Tensor):
+    """Our departure (`coarse_from_fine`): cross-entropy of the coarse similarity of each sentence's K candidates
+    (the authors' dot product `base` plus the learned term) toward the fine stage's choice `fine` (the candidate
+    with the lowest reconstruction score). Rows with fewer than two valid candidates have nothing to order and
+    count 0. base / learned / valid (N, K), fine (N,) -> scalar."""
+    ok = valid.sum(-1) >= 2
+    logits = (base.float() + learned.float()).masked_fill(~valid, -1e4)  # finite: an empty row stays finite
+    ce = F.cross_entropy(logits, fine, reduction="none")
+    return (ce * ok).sum() / ok.sum().clamp_min(1)
+
+
 def student_distillation(recipe: Recipe):
     """The loss a weakly supervised student learns the teacher's ranking by."""
     return hard_distillation_loss if recipe.hard_distillation else distillation_loss

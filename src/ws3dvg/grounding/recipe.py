@@ -32,6 +32,9 @@ class Recipe:
       reads as its memory).
     language_warmup: the language encoder first learns alone to name each training sentence's target class (the
       annotation's object_name), before the joint training (the paper: jointly from the first step).
+    coarse_from_fine: the coarse stage's sentence-proposal score also learns to order its K candidates as the fine
+      stage does (cross-entropy toward the candidate with the lowest reconstruction score, detached); the paper
+      trains it by MIL-NCE alone.
     """
 
     box_colour: bool = False
@@ -43,6 +46,7 @@ class Recipe:
     hard_distillation: bool = False
     language_warmup: bool = False
     own_feature_match: bool = False
+    coarse_from_fine: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):

@@ -35,12 +35,12 @@ from ..engine.training import (
     step_mode,
     to_device,
 )
-from ..models.grounding import LanguageEncoder, Teacher, draw_random_mask, draw_word_dropout
+from ..models.grounding import LanguageEncoder, Teacher, draw_random_mask, draw_word_dropout, gather_rows
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from .data import GroundingSet, collate, grounding_set
 from .evaluation import accuracy_report, target_boxes
-from .losses import teacher_losses
+from .losses import coarse_from_fine_loss, teacher_losses
 from .recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def build_teacher(cfg: dict, recipe: Recipe, language_dir: str, feature_dim: int
     vocab = Vocabulary.load(Path(language_dir) / "vocab.json")
     return Teacher(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if cfg["use_multiview"] else 0,
                    class_candidates=recipe.class_candidates, joint_student=recipe.joint_student,
-                   own_feature_match=recipe.own_feature_match)
+                   own_feature_match=recipe.own_feature_match, coarse_from_fine=recipe.coarse_from_fine)
 
 
 @torch.no_grad()
@@ -172,7 +172,50 @@ def train_teacher(cfg: dict, recipe: Recipe, paths: dict, device, seed: int, out
         ckpt.save(epoch, model, opt, extra={"history": history}, final=epoch + 1 == cfg["epochs"])
     if curves is not None:
         curves.close()
+    if recipe.coarse_from_fine and cfg["coarse_fit_epochs"]:  # after the last epoch (a resumed run fits again)
+        agree = fit_coarse_from_fine(model, train_set, cfg, device, seed)
+        log.info("coarse_from_fine: %d passes, the coarse top-1 agrees with the fine stage on %.3f of the training "
+                 "sentences", cfg["coarse_fit_epochs"], agree)
     return {"model": model, "history": history}
+
+
+def fit_coarse_from_fine(model: Teacher, dataset: GroundingSet, cfg: dict, device, seed: int) -> float:
+    """Our `coarse_from_fine`: the trained teacher's candidates of every training sentence, its coarse dot products
+    and its fine stage's choice, cached once; then only the coarse score's own term (sentence bag of word vectors x
+    proposal feature, `Teacher.coarse_head`) learns to put the fine stage's choice first, for `coarse_fit_epochs`
+    passes at `coarse_fit_lr`. Nothing else changes: the fine stage and the students' targets are the trained
+    teacher's. Returns how often the fitted coarse top-1 among the candidates is the fine stage's choice."""
+    model.eval()
+    cached: dict[str, list] = {k: [] for k in ("bag", "base", "props", "valid", "fine")}
+    with torch.no_grad():
+        for batch in make_loader(dataset, cfg["batch_size"], False, 0, collate, 0, device):
+            batch = to_device(batch, device)
+            with autocast(device, cfg["amp"]):
+                out = model(batch)
+            sel, valid = batch["sent_mask"], out["candidate_valid"]
+            props = gather_rows(out["matched"].float(), out["candidates"])                  # (B, S, K, H)
+            cached["bag"].append(out["bag"][sel])
+            cached["base"].append(torch.einsum("bsh,bskh->bsk", out["sentence"].float(), props)[sel])
+            cached["props"].append(props[sel])
+            cached["valid"].append(valid[sel])
+            cached["fine"].append(out["recon"].float().masked_fill(~valid, float("inf")).argmin(-1)[sel])
+    bag, base, props, valid, fine = (torch.cat(cached[k]) for k in ("bag", "base", "props", "valid", "fine"))
+    weight = torch.zeros_like(model.coarse_head, requires_grad=True)
+    opt = torch.optim.AdamW([weight], lr=cfg["coarse_fit_lr"], weight_decay=cfg["weight_decay"])
+    gen = torch.Generator().manual_seed(seed)
+    learned = lambda rows: torch.einsum("ne,eh,nkh->nk", bag[rows], weight, props[rows])  # noqa: E731
+    for _ in range(cfg["coarse_fit_epochs"]):
+        for rows in torch.randperm(len(fine), generator=gen).split(cfg["batch_size"] * cfg["lang_num_max"]):
+            rows = rows.to(bag.device)
+            loss = coarse_from_fine_loss(base[rows], learned(rows), fine[rows], valid[rows])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        model.coarse_head.copy_(weight)
+        every = torch.arange(len(fine), device=bag.device)
+        top = (base + learned(every)).masked_fill(~valid, float("-inf")).argmax(-1)
+        return float((top == fine)[valid.any(-1)].float().mean()) if len(fine) else 0.0
 
 
 def warm_up_language(language: LanguageEncoder, lang: dict, cfg: dict, device, seed: int) -> float:

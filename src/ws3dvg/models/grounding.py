@@ -357,7 +357,7 @@ class Teacher(nn.Module):
 
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
                  multiview_dim: int = 0, class_candidates: bool = False, joint_student: bool = True,
-                 own_feature_match: bool = False):
+                 own_feature_match: bool = False, coarse_from_fine: bool = False):
         super().__init__()
         h = cfg["hidden"]
         self.cfg = cfg
@@ -370,6 +370,12 @@ class Teacher(nn.Module):
         self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim)
         self.decoder = ReconstructionDecoder(vocab_size, h)
         self.match = MatchHead(h) if joint_student else None
+        # our coarse_from_fine: a bilinear term of the coarse score's own, between the sentence's bag of word vectors
+        # and each proposal's matched feature, fitted after training to the fine stage's order of the candidates
+        # (grounding/teacher.fit_coarse_from_fine); zero until then, and made without drawing from the RNG, so the
+        # teacher trains exactly as without it
+        emb_dim = cfg["embedding_dim"] if embeddings is None else embeddings.shape[1]
+        self.coarse_head = nn.Parameter(torch.zeros(emb_dim, h)) if coarse_from_fine else None
 
     def forward(self, batch: dict, random_mask: float = 0.0, draws: dict | None = None) -> dict:
         """One pass: encoders, coarse top-K, the reconstruction score of every candidate (and, trained jointly,
@@ -389,8 +395,13 @@ class Teacher(nn.Module):
                "class_logits": lang["class_logits"].view(b, s, -1), "word_mask": lang["word_mask"].view(b, s, length),
                "proposal": prop}
         out["matched"] = self.relation.own(batch["features"]) if self.own_feature_match else prop
+        if self.coarse_head is not None and not self.training:  # fitted after training (coarse_from_fine)
+            out["bag"] = word_bag(self.language, ids, lang["word_mask"]).view(b, s, -1)
+            out["coarse_learned"] = torch.einsum("bse,eh,bph->bsp", out["bag"], self.coarse_head,
+                                                 out["matched"].float())
         # the coarse stage ranks with the language classifier's prediction, never trained through the ranking
-        weights = coarse_weights(out["sentence"], out["matched"], batch, out["class_logits"].detach(), cfg)
+        weights = coarse_weights(out["sentence"], out["matched"], batch, out["class_logits"].detach(), cfg,
+                                 out.get("coarse_learned"))
         if self.class_candidates:
             weights = same_class_only(weights, out["class_logits"].detach(), batch["class_scores"])
         k = min(cfg["topk"], weights.shape[-1])
@@ -423,11 +434,18 @@ class Teacher(nn.Module):
 # --------------------------------------------------------------------------------------------------
 # the teacher's pieces without parameters
 
-def coarse_weights(sentence, proposal, batch: dict, lang_logits, cfg: dict) -> torch.Tensor:
+def word_bag(language: "LanguageEncoder", ids: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
+    """Each sentence's mean word vector over its real words, float32: (N, L) -> (N, E)."""
+    real = word_mask.unsqueeze(-1).float()
+    return (language.embed(ids).float() * real).sum(1) / real.sum(1).clamp_min(1)
+
+
+def coarse_weights(sentence, proposal, batch: dict, lang_logits, cfg: dict, learned=None) -> torch.Tensor:
     """The authors' coarse weight per sentence and proposal (their divide_proposals):
       0.5 * softmax_P(sentence . proposal)  +  softmax_P(detector logit at the predicted class)
       + cosine(detector class logits, language class logits);
-    softmaxes over every proposal of the scene; non-objects (and padding) then get -inf.
+    softmaxes over every proposal of the scene; non-objects (and padding) then get -inf. `learned` (B, S, P), our
+    coarse_from_fine term, is added to the dot products inside the first softmax.
     sentence (B, S, H), proposal (B, P, H), lang_logits (B, S, C) -> (B, S, P)."""
     prop_mask = batch["prop_mask"]
     det = batch["class_logits"]                                           # (B, P, C)
@@ -435,6 +453,7 @@ def coarse_weights(sentence, proposal, batch: dict, lang_logits, cfg: dict) -> t
     pad = ~prop_mask[:, None, :]
     if cfg["use_feature_term"]:
         sim = torch.einsum("bsh,bph->bsp", sentence, proposal)
+        sim = sim if learned is None else sim + learned.to(sim.dtype)
         w = w + 0.5 * torch.softmax(sim.float().masked_fill(pad, float("-inf")), -1).to(w.dtype)
     if cfg["use_class_terms"]:
         pred = lang_logits.argmax(-1)                                      # (B, S)
