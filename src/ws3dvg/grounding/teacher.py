@@ -186,7 +186,10 @@ def fit_coarse_from_fine(model: Teacher, dataset: GroundingSet, cfg: dict, devic
     passes at `coarse_fit_lr`. Nothing else changes: the fine stage and the students' targets are the trained
     teacher's. Returns how often the fitted coarse top-1 among the candidates is the fine stage's choice."""
     model.eval()
-    cached: dict[str, list] = {k: [] for k in ("bag", "base", "props", "valid", "fine")}
+    # one grouping of sentences into scenes whatever the training loader last left (its workers regroup their own
+    # copies), so the cached floats, and the fit, are the same in every run
+    dataset.set_epoch(0)
+    cached: dict[str, list] = {k: [] for k in ("index", "bag", "base", "props", "valid", "fine")}
     with torch.no_grad():
         for batch in make_loader(dataset, cfg["batch_size"], False, 0, collate, 0, device):
             batch = to_device(batch, device)
@@ -194,12 +197,14 @@ def fit_coarse_from_fine(model: Teacher, dataset: GroundingSet, cfg: dict, devic
                 out = model(batch)
             sel, valid = batch["sent_mask"], out["candidate_valid"]
             props = gather_rows(out["matched"].float(), out["candidates"])                  # (B, S, K, H)
+            cached["index"].append(batch["sentence_index"][sel])
             cached["bag"].append(out["bag"][sel])
             cached["base"].append(torch.einsum("bsh,bskh->bsk", out["sentence"].float(), props)[sel])
             cached["props"].append(props[sel])
             cached["valid"].append(valid[sel])
             cached["fine"].append(out["recon"].float().masked_fill(~valid, float("inf")).argmin(-1)[sel])
-    bag, base, props, valid, fine = (torch.cat(cached[k]) for k in ("bag", "base", "props", "valid", "fine"))
+    order = torch.cat(cached["index"]).argsort()
+    bag, base, props, valid, fine = (torch.cat(cached[k])[order] for k in ("bag", "base", "props", "valid", "fine"))
     weight = torch.zeros_like(model.coarse_head, requires_grad=True)
     opt = torch.optim.AdamW([weight], lr=cfg["coarse_fit_lr"], weight_decay=cfg["weight_decay"])
     gen = torch.Generator().manual_seed(seed)
