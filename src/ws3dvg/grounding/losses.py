@@ -81,12 +81,18 @@ def distillation_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch
     return torch.where(ok, reward * neg_logp, 0.0).sum() / distributed.global_count(sent_mask.sum()).clamp_min(1) / k
 
 
+def fine_choice(recon: torch.Tensor, cand_valid: torch.Tensor) -> torch.Tensor:
+    """The fine stage's choice: the slot of the valid candidate with the lowest reconstruction score.
+    recon / cand_valid (..., K) -> (...)."""
+    return recon.float().masked_fill(~cand_valid, float("inf")).argmin(-1)
+
+
 def hard_distillation_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch.Tensor:
     """Our departure (`hard_distillation`): cross-entropy over all proposals toward the teacher's best (lowest
     reconstruction score) valid candidate. The rank rewards of the authors' loss make the student's optimum
     p proportional to the rewards, which are 1.0 / 0.79 / 0.60 for three same-class candidates: the ranking
     reaches it only as small differences. Same shapes as distillation_loss."""
-    best = recon.float().masked_fill(~cand_valid, float("inf")).argmin(-1, keepdim=True)   # (B, S, 1)
+    best = fine_choice(recon, cand_valid).unsqueeze(-1)                                       # (B, S, 1)
     target = candidates.gather(-1, best).squeeze(-1).clamp(0, scores.shape[-1] - 1)
     ok = cand_valid.any(-1) & sent_mask
     ce = F.cross_entropy(scores.float().flatten(0, 1), target.flatten(), reduction="none")

@@ -32,9 +32,9 @@ class Recipe:
       reads as its memory).
     language_warmup: the language encoder first learns alone to name each training sentence's target class (the
       annotation's object_name), before the joint training (the paper: jointly from the first step).
-    coarse_from_fine: the coarse stage's sentence-proposal score also learns to order its K candidates as the fine
-      stage does (cross-entropy toward the candidate with the lowest reconstruction score, detached); the paper
-      trains it by MIL-NCE alone.
+    coarse_from_fine: after training, a term of the coarse score's own (the sentence's bag of word vectors x each
+      proposal's matched feature) is fitted to put the fine stage's choice first among each training sentence's
+      candidates; the teacher trains as without it (the paper: the coarse score learns from MIL-NCE alone).
     """
 
     box_colour: bool = False

@@ -40,7 +40,7 @@ from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from .data import GroundingSet, collate, grounding_set
 from .evaluation import accuracy_report, target_boxes
-from .losses import coarse_from_fine_loss, teacher_losses
+from .losses import coarse_from_fine_loss, fine_choice, teacher_losses
 from .recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def fit_coarse_from_fine(model: Teacher, dataset: GroundingSet, cfg: dict, devic
             cached["base"].append(torch.einsum("bsh,bskh->bsk", out["sentence"].float(), props)[sel])
             cached["props"].append(props[sel])
             cached["valid"].append(valid[sel])
-            cached["fine"].append(out["recon"].float().masked_fill(~valid, float("inf")).argmin(-1)[sel])
+            cached["fine"].append(fine_choice(out["recon"], valid)[sel])
     order = torch.cat(cached["index"]).argsort()
     bag, base, props, valid, fine = (torch.cat(cached[k])[order] for k in ("bag", "base", "props", "valid", "fine"))
     weight = torch.zeros_like(model.coarse_head, requires_grad=True)
