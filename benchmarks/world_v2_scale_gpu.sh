@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# World 2 at ScanRefer's size on one GPU (RESULTS "World 2 at ScanRefer's size"): the upstream stages once
+# (703 scenes, the world's own word vectors, the detector 12 epochs), then each grounding variant's
+# train_teacher, distill and evaluate, one after another (three teachers sharing one GPU ran 3.3x slower each),
+# and per variant the accuracy per deciding fact (benchmarks/accuracy_by_fact.py).
+#   bash benchmarks/world_v2_scale_gpu.sh OUT 'name: key=value; ...' ['name2: ...' ...]
+# Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params), OUT/NAME.json (run_variants.py) and
+# OUT/NAME-facts.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
+set -euo pipefail
+out=$1
+shift
+mkdir -p "$out"
+if [ ! -f .upstream_done ]; then
+  STAGES='synthesize preprocess mask_keywords train_detector cache_detector' bash benchmarks/scale_gpu.sh "$out/upstream" \
+    --set synth.world=2 --set synth.word_vectors.rooms=3000 \
+    --set teacher.word_vectors=data/synthetic/glove/word_vectors.txt --set teacher.use_multiview=false \
+    --set detector.epochs=12 --set detector.eval_every=12
+  touch .upstream_done
+fi
+for variant in "$@"; do
+  name=$(echo "${variant%%:*}" | tr -d ' ')
+  python benchmarks/run_variants.py --data . --out "$out/$name.json" --parallel 1 --overlay params.yaml "$variant"
+  python benchmarks/accuracy_by_fact.py "variants/$name/data/eval/predictions.json" \
+    --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-facts.json" || true
+done
