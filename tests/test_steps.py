@@ -123,3 +123,67 @@ def test_captured_detector_step_follows_the_schedule(tiny_h5, tmp_path):
     assert first["eager"] and first["eager"].keys() == first["graph"].keys()
     for k, v in first["eager"].items():
         assert first["graph"][k] == pytest.approx(v, rel=2e-2, abs=1e-3), (k, first)
+
+
+def _dropout_model(dev):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1)).to(dev)
+    return model, torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+@cuda
+def test_failed_capture_leaves_eager_steps_that_draw():
+    """A capture that fails (here a host sync inside it) falls back to eager steps, on the stream it started
+    from, and random draws (dropout) still work: the generator is not left marked as capturing."""
+    from ws3dvg.engine.training import StepRunner
+
+    dev = torch.device("cuda")
+    model, opt = _dropout_model(dev)
+    runner = StepRunner(model, opt, "graph")
+    stream = torch.cuda.current_stream()
+
+    def fn(batch):
+        out = model(batch["x"]).mean()
+        if torch.cuda.is_current_stream_capturing():
+            float(out)  # a host sync: not capturable
+        return out, {"loss": out}
+
+    batch = {"x": torch.randn(4, 8, device=dev)}
+    losses = [float(runner(batch, "step", fn)["loss"]) for _ in range(3)]
+    assert runner.mode == "eager" and runner.captures == 0
+    assert all(map(torch.isfinite, torch.tensor(losses)))
+    assert torch.cuda.current_stream() == stream
+    torch.rand(3, device=dev)
+
+
+@cuda
+def test_capture_survives_a_pinning_thread():
+    """A DataLoader's pin-memory thread pins the next batches while the step is captured; that must not
+    invalidate the capture (it did in the default global capture mode)."""
+    import threading
+
+    from ws3dvg.engine.training import StepRunner
+
+    dev = torch.device("cuda")
+    model, opt = _dropout_model(dev)
+    runner = StepRunner(model, opt, "graph")
+    stop = threading.Event()
+
+    def pin():
+        while not stop.is_set():
+            torch.empty(1 << 14).pin_memory()
+
+    thread = threading.Thread(target=pin, daemon=True)
+    thread.start()
+    try:
+        def fn(batch):
+            out = model(batch["x"]).mean()
+            return out, {"loss": out}
+
+        for _ in range(5):
+            runner({"x": torch.randn(4, 8, device=dev)}, "step", fn)
+        torch.cuda.synchronize()
+    finally:
+        stop.set()
+        thread.join()
+    assert runner.mode == "graph" and runner.captures == 1

@@ -281,15 +281,20 @@ class StepRunner:
                     v.copy_(saved[k]) if saved is not None else v.zero_()  # no state yet: Adam starts from zeros
 
     def _capture(self, batch, key, loss_fn) -> bool:
-        """Capture the step for `key`; on any failure restore everything and try eager steps. (Seen on an H100:
-        after a capture error the CUDA RNG could stay in capture state and the eager steps failed too.)"""
-        snap, rng = self._snapshot(), torch.cuda.get_rng_state()
+        """Capture the step for `key`; on any failure restore everything and go on with eager steps."""
+        snap, rng, stream = self._snapshot(), torch.cuda.get_rng_state(), torch.cuda.current_stream()
         try:
             self._record(batch, key, loss_fn, snap)
         except Exception as exc:  # noqa: BLE001 - whatever the capture hit, eager steps still train correctly
             import logging
 
             logging.getLogger(__name__).warning("CUDA graph capture failed (%s): eager steps from here on", exc)
+            # a capture that dies inside torch.cuda.graph's exit leaves its capture stream current and the CUDA
+            # generator marked as capturing (every later random draw then fails with "Offset increment outside
+            # graph capture"): put the stream back and give the generator a fresh state
+            torch.cuda.set_stream(stream)
+            generator = torch.cuda.default_generators[torch.cuda.current_device()]
+            generator.graphsafe_set_state(torch.Generator(device="cuda").graphsafe_get_state())
             torch.cuda.synchronize()
             self._restore(snap)
             self.mode, self.graphs = "eager", {}
@@ -308,7 +313,9 @@ class StepRunner:
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         self.opt.zero_grad(set_to_none=True)
-        with torch.cuda.graph(graph, pool=self.pool):
+        # thread_local: the loader's pin-memory thread allocates pinned memory while we capture, which in the
+        # default global mode invalidates the capture (seen on an H200 at ScanRefer's size, world 2's fused feature)
+        with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
             loss, terms = loss_fn(static)
             loss.backward()
             if self.clip:
