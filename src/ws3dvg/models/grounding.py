@@ -311,24 +311,39 @@ class ReconstructionDecoder(nn.Module):
 
 class MatchHead(nn.Module):
     """The two-stage grounding head (the authors' MatchModule): each proposal cross-attends to the words,
-    then conv-BN-PReLU x2 and a 1-channel conv score it."""
+    then conv-BN-PReLU x2 and a 1-channel conv score it.
 
-    def __init__(self, hidden: int = 288, heads: int = 8):
+    `context_layers` > 0 (a departure; 0 is the authors' head): after reading the sentence the proposals attend to
+    each other, their boxes embedded again, then to the words once more, per layer. The authors' head scores
+    every proposal alone once it has read the sentence, so a description that compares candidates ("the chair
+    farthest from the door", "the second from the left") cannot be answered: the relation encoder before it
+    never sees the sentence."""
+
+    def __init__(self, hidden: int = 288, heads: int = 8, context_layers: int = 0):
         super().__init__()
         self.grounding_cross_attn = AttentionBlock(hidden, heads, 0.1)
+        self.context_box = nn.ModuleList(nn.Linear(27, hidden) for _ in range(context_layers))
+        self.context_self_attn = nn.ModuleList(AttentionBlock(hidden, heads, 0.1) for _ in range(context_layers))
+        self.context_cross_attn = nn.ModuleList(AttentionBlock(hidden, heads, 0.1) for _ in range(context_layers))
         self.match = nn.Sequential(nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(),
                                    nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(),
                                    nn.Conv1d(hidden, 1, 1))
 
-    def forward(self, proposal, word, word_mask, prop_mask) -> torch.Tensor:
-        """proposal (B, P, H), word (B, S, L, H), word_mask (B, S, L), prop_mask (B, P) -> scores (B, S, P)
-        (padding proposals -inf)."""
+    def forward(self, proposal, word, word_mask, prop_mask, corners=None) -> torch.Tensor:
+        """proposal (B, P, H), word (B, S, L, H), word_mask (B, S, L), prop_mask (B, P), corners (B, P, 8, 3)
+        (only with context layers) -> scores (B, S, P) (padding proposals -inf)."""
         b, s, length, h = word.shape
         p = proposal.shape[1]
         q = proposal[:, None].expand(-1, s, -1, -1).reshape(b * s, p, h)
-        x = self.grounding_cross_attn(q, word.view(b * s, length, h), word.view(b * s, length, h),
-                                      ~word_mask.view(b * s, length))
+        words, word_pad = word.view(b * s, length, h), ~word_mask.view(b * s, length)
+        x = self.grounding_cross_attn(q, words, words, word_pad)
         keep = prop_mask[:, None].expand(-1, s, -1).reshape(b * s, p)
+        if len(self.context_self_attn):
+            box = box_features(corners).to(x.dtype)[:, None].expand(-1, s, -1, -1).reshape(b * s, p, -1)
+            for embed, self_attn, cross_attn in zip(self.context_box, self.context_self_attn, self.context_cross_attn):
+                x = x + embed(box)
+                x = self_attn(x, x, x, ~keep)
+                x = cross_attn(x, words, words, word_pad)
         m = self.match
         x = x.transpose(1, 2)
         x = m[2](masked_batch_norm(m[1], m[0](x), keep))
@@ -497,7 +512,7 @@ class Student(nn.Module):
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
                                         h, embeddings=embeddings)
         self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim)
-        self.match = MatchHead(h)
+        self.match = MatchHead(h, context_layers=cfg.get("match_context_layers", 0))  # older student.pt: none
 
     def forward(self, batch: dict, dropped: torch.Tensor | None = None) -> dict:
         b, s, length = batch["ids"].shape
@@ -505,5 +520,5 @@ class Student(nn.Module):
                              None if dropped is None else dropped.view(b * s, length))
         prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"))
         scores = self.match(prop, lang["word"].view(b, s, length, -1), lang["word_mask"].view(b, s, length),
-                            batch["prop_mask"])
+                            batch["prop_mask"], batch["corners"])
         return {"scores": scores, "class_logits": lang["class_logits"].view(b, s, -1)}
