@@ -28,6 +28,10 @@ CASES = [
     ("a blue box under the dining table.", ["blue", "dining", "table"]),
     ("the short square table with chairs around it.", ["short", "square", "chairs"]),
     ("the armchair next to the light brown table.", ["light", "brown", "table"]),
+    # size words and "without" that the first lexicon lacked (world 2 and real rows use them)
+    ("the sizable cabinet against the wall.", ["sizable", "wall"]),
+    ("a compact desk. it has a flat top.", ["compact"]),
+    ("the shelf without books by the bed.", ["books", "bed"]),
 ]
 
 

@@ -18,7 +18,8 @@ SIZES = {"large", "small", "big", "little", "tall", "short", "long", "wide", "na
          "high", "thin", "thick", "largest", "smallest", "biggest", "tallest", "shortest", "medium",
          # comparatives and superlatives that single an object out ("the lower cabinet", "the larger of")
          "larger", "smaller", "bigger", "taller", "shorter", "longer", "wider", "narrower", "higher", "lower",
-         "highest", "lowest", "longest", "widest", "upper", "elevated", "mini"}
+         "highest", "lowest", "longest", "widest", "upper", "elevated", "mini",
+         "compact", "sizable", "sizeable", "skinny", "slim", "giant", "oversized", "massive", "petite", "bulky"}
 MATERIALS = {"wood", "wooden", "metal", "metallic", "leather", "fabric", "plastic", "glass", "marble", "stone",
              "cloth", "padded", "cushioned", "upholstered", "steel", "striped", "checkered", "checked", "plaid",
              "tiled", "patterned", "plain"}
@@ -32,7 +33,7 @@ PREPOSITIONS = [
     "close to", "closest to", "nearest to", "near to", "far from", "farthest from", "furthest from", "away from",
     "closer to", "farther from", "closest", "nearest", "further from", "across from", "opposite to", "opposite of", "adjacent to", "left of", "right of", "in between", "out of",
     "on", "in", "under", "underneath", "beneath", "below", "above", "over", "near", "beside", "besides",
-    "between", "by", "behind", "against", "at", "from", "of", "to", "with", "inside", "across", "toward", "towards",
+    "between", "by", "behind", "against", "at", "from", "of", "to", "with", "without", "inside", "across", "toward", "towards",
     "along", "around", "facing", "opposite", "beyond", "past", "among", "into", "onto", "atop",
 ]
 DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "its", "his", "her", "their", "two", "three",
