@@ -89,11 +89,15 @@ class QKVAttention(nn.Module):
             nn.init.xavier_uniform_(fc.weight)
             nn.init.zeros_(fc.bias)
 
-    def forward(self, q, k, v, key_padding: torch.Tensor | None = None) -> torch.Tensor:
-        """q (N, Q, H), k/v (N, T, H), key_padding (N, T) True = ignore -> (N, Q, H)."""
+    def forward(self, q, k, v, key_padding: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """q (N, Q, H), k/v (N, T, H), key_padding (N, T) True = ignore, bias (N, heads, Q, T) added to the
+        attention logits -> (N, Q, H)."""
         n, nq, h = q.shape
         split = lambda x: x.view(n, x.shape[1], self.heads, h // self.heads).transpose(1, 2)  # noqa: E731
         mask = None if key_padding is None else ~key_padding[:, None, None, :]
+        if bias is not None:
+            bias = bias.to(q.dtype)
+            mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
         out = F.scaled_dot_product_attention(split(self.fc_q(q)), split(self.fc_k(k)), split(self.fc_v(v)), mask)
         return self.fc_o(out.transpose(1, 2).reshape(n, nq, h))
 
@@ -107,8 +111,8 @@ class AttentionBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.layer_norm = nn.LayerNorm(hidden)
 
-    def forward(self, q, k, v, key_padding=None):
-        return self.layer_norm(q + self.dropout(self.attention(q, k, v, key_padding)))
+    def forward(self, q, k, v, key_padding=None, bias=None):
+        return self.layer_norm(q + self.dropout(self.attention(q, k, v, key_padding, bias)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -177,8 +181,11 @@ class RelationEncoder(nn.Module):
     then LayerNorm(dropout(x) + detector feature)."""
 
     def __init__(self, in_dim: int, hidden: int = 288, heads: int = 8, layers: int = 2, multiview_dim: int = 0,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, distance_bias: bool = False):
         super().__init__()
+        # distance_bias: per layer and head a learned multiple of the centres' distance added to the attention
+        # logits (zero at the start: the authors' attention until it learns otherwise)
+        self.distance_scale = nn.Parameter(torch.zeros(layers, heads)) if distance_bias else None
         # their detector feature is already H wide (GroupFree-3D: 288); a projection only where it is not
         self.input_proj = nn.Linear(in_dim, hidden) if in_dim != hidden else None
         self.features_concat = nn.Sequential(nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(hidden),
@@ -201,11 +208,14 @@ class RelationEncoder(nn.Module):
         x = fc[3](fc[2](masked_batch_norm(fc[1], x, prop_mask))).transpose(1, 2)
         box = box_features(corners).to(x.dtype)
         pad = ~prop_mask
+        dist = None
+        if self.distance_scale is not None:
+            dist = torch.cdist(box[..., :3].float(), box[..., :3].float())[:, None]  # (B, 1, P, P), metres
         for i, attn in enumerate(self.self_attn):
             if self.obj_embedding is not None and multiview is not None:
                 x = x + 0.1 * self.obj_embedding[i](multiview)
             x = x + self.bbox_embedding[i](box)
-            x = attn(x, x, x, pad)
+            x = attn(x, x, x, pad, None if dist is None else -self.distance_scale[i][None, :, None, None] * dist)
         return self.layer_norm(self.dropout(x) + base)
 
 
@@ -511,7 +521,8 @@ class Student(nn.Module):
         h = cfg["hidden"]
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
                                         h, embeddings=embeddings)
-        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim)
+        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim,
+                                        distance_bias=cfg.get("relation_distance_bias", False))
         self.match = MatchHead(h, context_layers=cfg.get("match_context_layers", 0))  # older student.pt: none
 
     def forward(self, batch: dict, dropped: torch.Tensor | None = None) -> dict:
