@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 
 import numpy as np
 import pandas as pd
 
 from ws3dvg.text.tagger import COLOURS, MATERIALS, SHAPES, SIZES
+from ws3dvg.text.tokens import tokenize
 
 LEXICON = {"colour": COLOURS, "scale": SIZES, "size": SIZES, "material": MATERIALS, "shape": SHAPES}
 
@@ -47,15 +47,18 @@ def deciding_word_coverage(masked: dict, vocab: list[str], descriptions: pd.Data
 
 
 def later_sentence_share(descriptions: list[str]) -> pd.DataFrame:
-    """-> per attribute kind: words in the first sentence, in later ones, and the later share."""
+    """-> per attribute kind: words in the first sentence, in later ones, and the later share (tokens as
+    mask_keywords sees them)."""
     kinds = {"colour": COLOURS, "size": SIZES, "material": MATERIALS, "shape": SHAPES}
     counts = {k: [0, 0] for k in kinds}
     for text in descriptions:
-        sentences = [s for s in re.split(r"\.\s*", text.lower()) if s.strip()]
-        for i, sentence in enumerate(sentences):
-            tokens = re.findall(r"[a-z\-]+", sentence)
+        later = False
+        for token in tokenize(text):
+            if token == ".":
+                later = True
+                continue
             for kind, lexicon in kinds.items():
-                counts[kind][min(i, 1)] += sum(t in lexicon for t in tokens)
+                counts[kind][later] += token in lexicon
     return pd.DataFrame([{"kind": k, "first_sentence": a, "later_sentences": b, "later_share": b / max(a + b, 1)}
                          for k, (a, b) in counts.items()])
 

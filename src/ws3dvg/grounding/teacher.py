@@ -35,7 +35,14 @@ from ..engine.training import (
     step_mode,
     to_device,
 )
-from ..models.grounding import LanguageEncoder, Teacher, draw_random_mask, draw_word_dropout, gather_rows
+from ..models.grounding import (
+    LanguageEncoder,
+    Teacher,
+    coarse_head_term,
+    draw_random_mask,
+    draw_word_dropout,
+    gather_rows,
+)
 from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from .data import GroundingSet, collate, grounding_set
@@ -208,7 +215,7 @@ def fit_coarse_from_fine(model: Teacher, dataset: GroundingSet, cfg: dict, devic
     weight = torch.zeros_like(model.coarse_head, requires_grad=True)
     opt = torch.optim.AdamW([weight], lr=cfg["coarse_fit_lr"], weight_decay=cfg["weight_decay"])
     gen = torch.Generator().manual_seed(seed)
-    learned = lambda rows: torch.einsum("ne,eh,nkh->nk", bag[rows], weight, props[rows])  # noqa: E731
+    learned = lambda rows: coarse_head_term(bag[rows], weight, props[rows])  # noqa: E731
     for _ in range(cfg["coarse_fit_epochs"]):
         for rows in torch.randperm(len(fine), generator=gen).split(cfg["batch_size"] * cfg["lang_num_max"]):
             rows = rows.to(bag.device)

@@ -422,8 +422,7 @@ class Teacher(nn.Module):
         out["matched"] = self.relation.own(batch["features"]) if self.own_feature_match else prop
         if self.coarse_head is not None and not self.training:  # fitted after training (coarse_from_fine)
             out["bag"] = word_bag(self.language, ids, lang["word_mask"]).view(b, s, -1)
-            out["coarse_learned"] = torch.einsum("bse,eh,bph->bsp", out["bag"], self.coarse_head,
-                                                 out["matched"].float())
+            out["coarse_learned"] = coarse_head_term(out["bag"], self.coarse_head, out["matched"][:, None])
         # the coarse stage ranks with the language classifier's prediction, never trained through the ranking
         weights = coarse_weights(out["sentence"], out["matched"], batch, out["class_logits"].detach(), cfg,
                                  out.get("coarse_learned"))
@@ -463,6 +462,12 @@ def word_bag(language: "LanguageEncoder", ids: torch.Tensor, word_mask: torch.Te
     """Each sentence's mean word vector over its real words, float32: (N, L) -> (N, E)."""
     real = word_mask.unsqueeze(-1).float()
     return (language.embed(ids).float() * real).sum(1) / real.sum(1).clamp_min(1)
+
+
+def coarse_head_term(bag: torch.Tensor, head: torch.Tensor, proposal: torch.Tensor) -> torch.Tensor:
+    """Our coarse_from_fine term, float32: bag of word vectors (..., E) x head (E, H) x proposals (..., P, H)
+    -> (..., P); the leading dimensions broadcast (a scene's proposals against each of its sentences)."""
+    return torch.einsum("...e,eh,...ph->...p", bag.float(), head, proposal.float())
 
 
 def coarse_weights(sentence, proposal, batch: dict, lang_logits, cfg: dict, learned=None) -> torch.Tensor:
