@@ -8,7 +8,8 @@ DIR holds data/language, data/proposals (gt), data/proposals_oracle and boxes.h5
 is a pipeline root that has run through cache_detector (then data/preprocessed/scannet.h5 gives the boxes, and
 data/synthetic is linked too, for the world's word vectors).
 A variant is `name: key=value; key=value` with dotted params keys (YAML values); `proposals=oracle` picks the
-oracle cache. Writes one JSON: per variant its settings, stage wall times, teacher metrics and the eval table.
+oracle cache; `teacher_from=OTHER` reuses variant OTHER's trained teacher (listed before it, run with --parallel 1)
+and runs only distill and evaluate, for variants that change nothing before the students. Writes one JSON: per variant its settings, stage wall times, teacher metrics and the eval table.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
     links = [("language", data / "data" / "language"), ("proposals", data / "data" / cache)]
     if (data / "data" / "synthetic").exists():  # a pipeline root: the world's word vectors live there
         links.append(("synthetic", data / "data" / "synthetic"))
+    source = sets.pop("teacher_from", None)
+    if source is not None:  # the teacher stage's outputs of an earlier variant (there once it has run)
+        (root / "models").mkdir(exist_ok=True)
+        links += [("teacher", work.resolve() / source / "data" / "teacher")]
+        if not (root / "models" / "teacher").exists():
+            (root / "models" / "teacher").symlink_to(work.resolve() / source / "models" / "teacher")
     for link, target in links:
         if not (root / "data" / link).exists():
             (root / "data" / link).symlink_to(target.resolve())
@@ -54,8 +61,9 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
 
 
 def run_variant(root: Path, env: dict) -> subprocess.Popen:
+    stages = STAGES[1:] if (root / "models" / "teacher").is_symlink() else STAGES
     script = " && ".join(f'echo "STAGE {s} start $(date +%s.%N)" && python -m stages.{s} && '
-                         f'echo "STAGE {s} end $(date +%s.%N)"' for s in STAGES)
+                         f'echo "STAGE {s} end $(date +%s.%N)"' for s in stages)
     log = open(root / "run.log", "w")
     return subprocess.Popen(["bash", "-c", script], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -319,6 +319,51 @@ class ReconstructionDecoder(nn.Module):
 # --------------------------------------------------------------------------------------------------
 # the student's head
 
+PAIR_FEATURES = 5
+
+
+def pair_geometry(corners: torch.Tensor) -> torch.Tensor:
+    """Each proposal pair's relative geometry, float32: [centre_j - centre_i (3), distance, distance in the
+    floor plane] (metres). corners (B, P, 8, 3) -> (B, P, P, 5)."""
+    centre = ((corners.amin(-2) + corners.amax(-2)) / 2).float()
+    d = centre[:, None, :, :] - centre[:, :, None, :]
+    return torch.cat([d, d.norm(dim=-1, keepdim=True), d[..., :2].norm(dim=-1, keepdim=True)], -1)
+
+
+class SpatialAttentionBlock(nn.Module):
+    """Self-attention among proposals that sees each pair's geometry through the sentence (a departure, after
+    ViL3DRel's spatial attention; relative geometry in the values as Shaw et al.'s relative positions): per head the
+    logit of i attending to j is q_i . k_j / sqrt(d) + g_h(sentence) . pair(i, j), and i receives
+    sum_j a_ij (v_j + W pair(i, j)). So "closest to the door" can pick the door by its words and hand each candidate
+    its own distance to it, which a score per proposal then ranks."""
+
+    def __init__(self, hidden: int, heads: int = 8, dropout: float = 0.1):
+        super().__init__()
+        self.attention = QKVAttention(hidden, heads)
+        self.pair_gate = nn.Linear(hidden, heads * PAIR_FEATURES)
+        self.pair_value = nn.Linear(heads * PAIR_FEATURES, hidden)
+        for fc in (self.pair_gate, self.pair_value):  # zero: plain attention until the geometry earns a weight
+            nn.init.zeros_(fc.weight)
+            nn.init.zeros_(fc.bias)
+        self.dropout = nn.Dropout(dropout)
+        self.layer_norm = nn.LayerNorm(hidden)
+
+    def forward(self, x, pair, sentence, key_padding):
+        """x (N, P, H), pair (N, P, P, F) float32, sentence (N, H), key_padding (N, P) True = ignore -> (N, P, H)."""
+        n, p, h = x.shape
+        a, heads = self.attention, self.attention.heads
+        split = lambda t: t.view(n, p, heads, h // heads).transpose(1, 2)  # noqa: E731
+        q, k, v = split(a.fc_q(x)), split(a.fc_k(x)), split(a.fc_v(x))
+        logits = (q @ k.transpose(-1, -2)).float() / math.sqrt(h // heads)
+        gate = self.pair_gate(sentence).float().view(n, heads, PAIR_FEATURES)
+        logits = logits + torch.einsum("nijf,nhf->nhij", pair, gate)
+        w = torch.softmax(logits.masked_fill(key_padding[:, None, None, :], float("-inf")), -1)
+        out = a.fc_o((w.to(v.dtype) @ v).transpose(1, 2).reshape(n, p, h))
+        geometry = torch.einsum("nhij,nijf->nihf", w, pair).reshape(n, p, heads * PAIR_FEATURES)
+        out = out + self.pair_value(geometry.to(out.dtype))
+        return self.layer_norm(x + self.dropout(out))
+
+
 class MatchHead(nn.Module):
     """The two-stage grounding head (the authors' MatchModule): each proposal cross-attends to the words,
     then conv-BN-PReLU x2 and a 1-channel conv score it.
@@ -329,11 +374,15 @@ class MatchHead(nn.Module):
     farthest from the door", "the second from the left") cannot be answered: the relation encoder before it
     never sees the sentence."""
 
-    def __init__(self, hidden: int = 288, heads: int = 8, context_layers: int = 0):
+    def __init__(self, hidden: int = 288, heads: int = 8, context_layers: int = 0, context_geometry: str = "box"):
         super().__init__()
+        if context_geometry not in ("box", "pairwise"):
+            raise ValueError(f"context_geometry must be box or pairwise, not {context_geometry!r}")
+        self.pairwise = context_geometry == "pairwise"
         self.grounding_cross_attn = AttentionBlock(hidden, heads, 0.1)
         self.context_box = nn.ModuleList(nn.Linear(27, hidden) for _ in range(context_layers))
-        self.context_self_attn = nn.ModuleList(AttentionBlock(hidden, heads, 0.1) for _ in range(context_layers))
+        block = SpatialAttentionBlock if self.pairwise else AttentionBlock
+        self.context_self_attn = nn.ModuleList(block(hidden, heads, 0.1) for _ in range(context_layers))
         self.context_cross_attn = nn.ModuleList(AttentionBlock(hidden, heads, 0.1) for _ in range(context_layers))
         self.match = nn.Sequential(nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(),
                                    nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(),
@@ -350,9 +399,13 @@ class MatchHead(nn.Module):
         keep = prop_mask[:, None].expand(-1, s, -1).reshape(b * s, p)
         if len(self.context_self_attn):
             box = box_features(corners).to(x.dtype)[:, None].expand(-1, s, -1, -1).reshape(b * s, p, -1)
+            if self.pairwise:
+                pair = pair_geometry(corners)[:, None].expand(-1, s, -1, -1, -1).reshape(b * s, p, p, PAIR_FEATURES)
+                real = (~word_pad)[..., None].to(words.dtype)
+                sentence = (words * real).sum(1) / real.sum(1).clamp_min(1)  # the mean word feature
             for embed, self_attn, cross_attn in zip(self.context_box, self.context_self_attn, self.context_cross_attn):
                 x = x + embed(box)
-                x = self_attn(x, x, x, ~keep)
+                x = self_attn(x, pair, sentence, ~keep) if self.pairwise else self_attn(x, x, x, ~keep)
                 x = cross_attn(x, words, words, word_pad)
         m = self.match
         x = x.transpose(1, 2)
@@ -528,7 +581,8 @@ class Student(nn.Module):
                                         h, embeddings=embeddings)
         self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim,
                                         distance_bias=cfg.get("relation_distance_bias", False))
-        self.match = MatchHead(h, context_layers=cfg.get("match_context_layers", 0))  # older student.pt: none
+        self.match = MatchHead(h, context_layers=cfg.get("match_context_layers", 0),  # older student.pt: none
+                               context_geometry=cfg.get("match_context_geometry", "box"))
 
     def forward(self, batch: dict, dropped: torch.Tensor | None = None) -> dict:
         b, s, length = batch["ids"].shape
