@@ -19,9 +19,27 @@ def _inputs(p=6, h=16, length=5, seed=0):
     return proposal, word, word_mask, prop_mask, corners
 
 
-def _head(layers, h=16):
+def _head(layers, h=16, geometry="box"):
+    """A head whose context layers have trained a little (they start as the identity: see below)."""
     torch.manual_seed(0)
-    return MatchHead(h, heads=4, context_layers=layers).eval()
+    head = MatchHead(h, heads=4, context_layers=layers, context_geometry=geometry)
+    for name, p in head.named_parameters():
+        if name.startswith("context"):
+            p.data.add_(0.1 * torch.randn_like(p))
+    return head.eval()
+
+
+@pytest.mark.parametrize("geometry", ["box", "pairwise"])
+def test_context_layers_start_as_the_authors_head(geometry):
+    """Zero-initialised, the context layers leave every score as the authors' head gives it, so a weak student that
+    takes the teacher's jointly trained head starts from exactly that head."""
+    torch.manual_seed(0)
+    authors = MatchHead(16, heads=4).eval()
+    ours = MatchHead(16, heads=4, context_layers=2, context_geometry=geometry).eval()
+    missing, unexpected = ours.load_state_dict(authors.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("context") for k in missing)
+    inputs = _inputs()
+    torch.testing.assert_close(ours(*inputs), authors(*inputs), rtol=1e-5, atol=1e-5)
 
 
 def test_without_context_each_proposal_is_scored_alone():
@@ -101,7 +119,7 @@ def test_pair_geometry_is_the_offset_and_the_distances_between_centres():
     assert (pair[0, 0, 0] == 0).all()
 
 
-def test_spatial_attention_starts_as_the_plain_attention_block():
+def test_spatial_attention_without_geometry_weights_is_the_plain_attention_block():
     """Its geometry weights start at zero: until they learn, it is the authors' attention block."""
     torch.manual_seed(0)
     spatial, plain = SpatialAttentionBlock(16, 4).eval(), AttentionBlock(16, 4).eval()
@@ -115,11 +133,7 @@ def test_spatial_attention_starts_as_the_plain_attention_block():
 
 
 def test_pairwise_padding_proposals_change_no_real_score():
-    torch.manual_seed(0)
-    head = MatchHead(16, heads=4, context_layers=2, context_geometry="pairwise")
-    for p in head.parameters():  # geometry weights away from zero, so the geometry takes part
-        p.data.add_(0.1 * torch.randn_like(p))
-    head.eval()
+    head = _head(2, geometry="pairwise")
     proposal, word, word_mask, prop_mask, corners = _inputs(p=4)
     scores = head(proposal, word, word_mask, prop_mask, corners)
     pad_p, _, _, _, pad_c = _inputs(p=3, seed=1)

@@ -384,6 +384,11 @@ class MatchHead(nn.Module):
         block = SpatialAttentionBlock if self.pairwise else AttentionBlock
         self.context_self_attn = nn.ModuleList(block(hidden, heads, 0.1) for _ in range(context_layers))
         self.context_cross_attn = nn.ModuleList(AttentionBlock(hidden, heads, 0.1) for _ in range(context_layers))
+        # every context layer adds to the authors' feature through a zero-initialised projection, so the head starts as
+        # the authors' (LayerNorm of a LayerNorm's output is itself): a weak student starts from the teacher's joint head
+        for fc in [*self.context_box, *(b.attention.fc_o for b in (*self.context_self_attn, *self.context_cross_attn))]:
+            nn.init.zeros_(fc.weight)
+            nn.init.zeros_(fc.bias)
         self.match = nn.Sequential(nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(),
                                    nn.Conv1d(hidden, hidden, 1), nn.BatchNorm1d(hidden), nn.PReLU(),
                                    nn.Conv1d(hidden, 1, 1))
