@@ -31,8 +31,8 @@ def _head(layers, h=16, geometry="box"):
 
 @pytest.mark.parametrize("geometry", ["box", "pairwise"])
 def test_context_layers_start_as_the_authors_head(geometry):
-    """Zero-initialised, the context layers leave every score as the authors' head gives it, so a weak student that
-    takes the teacher's jointly trained head starts from exactly that head."""
+    """Zero-initialised, the context layers leave every score as the authors' head gives it (a student that takes
+    the teacher's jointly trained head, the authors' schedule, starts from exactly that head)."""
     torch.manual_seed(0)
     authors = MatchHead(16, heads=4).eval()
     ours = MatchHead(16, heads=4, context_layers=2, context_geometry=geometry).eval()
@@ -40,6 +40,25 @@ def test_context_layers_start_as_the_authors_head(geometry):
     assert not unexpected and all(k.startswith("context") for k in missing)
     inputs = _inputs()
     torch.testing.assert_close(ours(*inputs), authors(*inputs), rtol=1e-5, atol=1e-5)
+
+
+def _toy_accuracy(batch, layers: int, geometry: str = "box", steps: int = 300) -> float:
+    """Train a head on a toy task's batches (`batch(generator, n=...)` -> (inputs, target)), then its accuracy on
+    512 fresh rows."""
+    torch.manual_seed(0)
+    head = MatchHead(16, heads=4, context_layers=layers, context_geometry=geometry)
+    opt = torch.optim.Adam(head.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        inputs, target = batch(g)
+        loss = torch.nn.functional.cross_entropy(head(*inputs)[:, 0], target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    head.eval()
+    inputs, target = batch(torch.Generator().manual_seed(1), n=512)
+    with torch.no_grad():
+        return (head(*inputs)[:, 0].argmax(-1) == target).float().mean().item()
 
 
 def test_without_context_each_proposal_is_scored_alone():
@@ -89,22 +108,7 @@ def test_context_layers_learn_a_comparison_the_authors_head_cannot():
         return (torch.ones(n, p, h), word, torch.ones(n, 1, 2, dtype=torch.bool),
                 torch.ones(n, p, dtype=torch.bool), corners), target
 
-    accuracy = {}
-    for layers in (0, 2):
-        torch.manual_seed(0)
-        head = MatchHead(16, heads=4, context_layers=layers)
-        opt = torch.optim.Adam(head.parameters(), lr=3e-3)
-        g = torch.Generator().manual_seed(0)
-        for _ in range(300):
-            inputs, target = batch(g)
-            loss = torch.nn.functional.cross_entropy(head(*inputs)[:, 0], target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        head.eval()
-        inputs, target = batch(torch.Generator().manual_seed(1), n=512)
-        with torch.no_grad():
-            accuracy[layers] = (head(*inputs)[:, 0].argmax(-1) == target).float().mean().item()
+    accuracy = {layers: _toy_accuracy(batch, layers) for layers in (0, 2)}
     assert accuracy[0] < 0.3 and accuracy[2] > 0.8, accuracy
 
 
@@ -168,21 +172,7 @@ def test_pairwise_layers_learn_closest_and_farthest_from_a_named_anchor():
         return (torch.nn.functional.one_hot(cls, h).float(), word, torch.ones(n, 1, 2, dtype=torch.bool),
                 torch.ones(n, p, dtype=torch.bool), corners), target
 
-    accuracy = {}
-    for layers, geometry in ((0, "box"), (2, "box"), (1, "pairwise")):
-        torch.manual_seed(0)
-        head = MatchHead(16, heads=4, context_layers=layers, context_geometry=geometry)
-        opt = torch.optim.Adam(head.parameters(), lr=3e-3)
-        g = torch.Generator().manual_seed(0)
-        for _ in range(300):
-            inputs, target = batch(g)
-            loss = torch.nn.functional.cross_entropy(head(*inputs)[:, 0], target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        head.eval()
-        inputs, target = batch(torch.Generator().manual_seed(1), n=512)
-        with torch.no_grad():
-            accuracy[(layers, geometry)] = (head(*inputs)[:, 0].argmax(-1) == target).float().mean().item()
+    accuracy = {(layers, geometry): _toy_accuracy(batch, layers, geometry)
+                for layers, geometry in ((0, "box"), (2, "box"), (1, "pairwise"))}
     assert accuracy[(0, "box")] < 0.35 and accuracy[(2, "box")] < 0.35, accuracy
     assert accuracy[(1, "pairwise")] > 0.85, accuracy

@@ -43,3 +43,33 @@ def test_a_large_distance_scale_makes_far_proposals_irrelevant():
         before = encoder(features, corners, mask)[:, :4]
         after = encoder(moved_f, moved_c, mask)[:, :4]
         assert torch.allclose(before, after, atol=1e-4) is not changes
+
+
+def _grounding_cfg():
+    return {"hidden": 16, "embedding_dim": 8, "word_dropout": 0.0}
+
+
+def test_the_teacher_departure_gives_teacher_and_student_the_bias_and_starts_as_the_authors():
+    """`teacher.departures.relation_distance_bias`: the teacher's relation encoder has the bias (zero, so its
+    numbers are the authors' at the start), and a student built from that recipe has it too, so the teacher's
+    encoder loads into it whole."""
+    from ws3dvg.grounding.recipe import Recipe
+    from ws3dvg.grounding.student import init_from_teacher
+    from ws3dvg.models.grounding import Student, Teacher
+
+    torch.manual_seed(0)
+    plain = Teacher(20, 12, _grounding_cfg(), joint_student=False)
+    torch.manual_seed(0)
+    biased = Teacher(20, 12, _grounding_cfg(), joint_student=False, relation_distance_bias=True)
+    assert biased.relation.distance_scale is not None and plain.relation.distance_scale is None
+    features, corners, mask = _inputs()
+    torch.testing.assert_close(biased.relation.eval()(features, corners, mask), plain.relation.eval()(features, corners, mask))
+
+    recipe = Recipe(relation_distance_bias=True).to_dict()
+    student = Student(20, 12, dict(_grounding_cfg(), recipe=recipe))
+    assert student.relation.distance_scale is not None
+    with torch.no_grad():
+        biased.relation.distance_scale.fill_(0.5)
+    init_from_teacher(student, biased.state_dict())
+    torch.testing.assert_close(student.relation.distance_scale, biased.relation.distance_scale)
+    assert Student(20, 12, dict(_grounding_cfg(), recipe=Recipe().to_dict())).relation.distance_scale is None

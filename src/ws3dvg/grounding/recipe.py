@@ -35,6 +35,10 @@ class Recipe:
     coarse_from_fine: after training, a term of the coarse score's own (the sentence's bag of word vectors x each
       proposal's matched feature) is fitted to put the fine stage's choice first among each training sentence's
       candidates; the teacher trains as without it (the paper: the coarse score learns from MIL-NCE alone).
+    relation_distance_bias: the teacher's relation encoder (and so its students') adds a learned multiple of the
+      centres' distance to its attention logits, zero at the start, so a candidate's feature can gather its
+      neighbours and the fine stage can reconstruct "the chair closest to the [door]" from it (the paper: attention
+      by feature and absolute box embeddings alone).
     """
 
     box_colour: bool = False
@@ -47,6 +51,7 @@ class Recipe:
     language_warmup: bool = False
     own_feature_match: bool = False
     coarse_from_fine: bool = False
+    relation_distance_bias: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):

@@ -385,7 +385,7 @@ class MatchHead(nn.Module):
         self.context_self_attn = nn.ModuleList(block(hidden, heads, 0.1) for _ in range(context_layers))
         self.context_cross_attn = nn.ModuleList(AttentionBlock(hidden, heads, 0.1) for _ in range(context_layers))
         # every context layer adds to the authors' feature through a zero-initialised projection, so the head starts as
-        # the authors' (LayerNorm of a LayerNorm's output is itself): a weak student starts from the teacher's joint head
+        # the authors' (LayerNorm of a LayerNorm's output is itself); the extra layers then grow out of a working head
         for fc in [*self.context_box, *(b.attention.fc_o for b in (*self.context_self_attn, *self.context_cross_attn))]:
             nn.init.zeros_(fc.weight)
             nn.init.zeros_(fc.bias)
@@ -440,7 +440,7 @@ class Teacher(nn.Module):
 
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
                  multiview_dim: int = 0, class_candidates: bool = False, joint_student: bool = True,
-                 own_feature_match: bool = False, coarse_from_fine: bool = False):
+                 own_feature_match: bool = False, coarse_from_fine: bool = False, relation_distance_bias: bool = False):
         super().__init__()
         h = cfg["hidden"]
         self.cfg = cfg
@@ -450,7 +450,7 @@ class Teacher(nn.Module):
         self.own_feature_match = own_feature_match
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
                                         h, embeddings=embeddings)
-        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim)
+        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim, distance_bias=relation_distance_bias)
         self.decoder = ReconstructionDecoder(vocab_size, h)
         self.match = MatchHead(h) if joint_student else None
         # our coarse_from_fine: a bilinear term of the coarse score's own, between the sentence's bag of word vectors
@@ -584,8 +584,10 @@ class Student(nn.Module):
         h = cfg["hidden"]
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
                                         h, embeddings=embeddings)
-        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim,
-                                        distance_bias=cfg.get("relation_distance_bias", False))
+        # the distance bias where distill asks for it or where the teacher's encoder, which it starts from, has one
+        distance_bias = cfg.get("relation_distance_bias", False) or \
+            cfg.get("recipe", {}).get("relation_distance_bias", False)
+        self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim, distance_bias=distance_bias)
         self.match = MatchHead(h, context_layers=cfg.get("match_context_layers", 0),  # older student.pt: none
                                context_geometry=cfg.get("match_context_geometry", "box"))
 
