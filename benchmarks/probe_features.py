@@ -8,7 +8,12 @@ probes the attributes that only the points show: per kind with shape variants, t
 material of every object, each from the 27-number summary (class scores, mean colour, size, centre) and from
 the detector's pooled feature, with the majority-class rate as chance.
 
+With `--multiview data/multiview/enet_feats.h5` it also probes the same attributes from each object's ENet
+multiview feature averaged over its seen points (the appearance the frames show), beside its points' colour mean
+and spread: does a 2D network trained on semantic labels see the material patterns?
+
 Usage (pipeline root): PYTHONPATH=src python benchmarks/probe_features.py [data/proposals] [--json out.json]
+       [--objects data/synthetic/meta/synth_objects.csv [--multiview data/multiview/enet_feats.h5]]
 """
 
 from __future__ import annotations
@@ -73,6 +78,50 @@ def attribute_probes(tr: dict, te: dict) -> dict:
     return out
 
 
+def object_appearance(preprocessed: str, multiview_h5: str, scenes: list[str], objects) -> dict[str, np.ndarray]:
+    """Per object of the world's table: its mean ENet feature over the points some frame saw (zero where fewer
+    than 5 were), the share of its points seen, and its points' colour mean and standard deviation."""
+    rows: dict[str, list] = {}
+    with h5py.File(multiview_h5, "r") as mv:
+        for scene in scenes:
+            d = read_scene(preprocessed, scene)
+            feats = mv[scene][()].astype(np.float32)  # float16 on disk: sums overflow
+            seen = np.abs(feats).sum(1) > 0
+            inst = d["instance"]
+            ids = [i for i in np.unique(inst) if i > 0 and (scene, int(i) - 1) in objects.index]
+            for i in ids:  # tens of objects a scene; the points are reduced vectorised
+                mine = inst == i
+                look = mine & seen
+                rows.setdefault("enet", []).append(feats[look].mean(0) if look.sum() >= 5 else np.zeros(feats.shape[1]))
+                rows.setdefault("seen", []).append(look.sum() / mine.sum())
+                colour = d["points"][mine, 3:6]
+                rows.setdefault("colour_stats", []).append(np.r_[colour.mean(0), colour.std(0)])
+                o = objects.loc[(scene, int(i) - 1)]
+                for k in ("name", "shape", "material"):
+                    rows.setdefault(k, []).append(o[k] if isinstance(o[k], str) else "")
+    return {k: np.array(v) for k, v in rows.items()}
+
+
+def appearance_probes(tr: dict, te: dict) -> dict:
+    """Material and shape per kind from the objects' mean ENet feature and from their colour mean and spread."""
+    tasks = {"material": (tr["material"] != "", te["material"] != "", "material")}
+    for name in sorted(set(tr["name"][tr["shape"] != ""])):
+        tasks[f"shape of {name}"] = (tr["name"] == name, te["name"] == name, "shape")
+    out = {"objects_seen": float((tr["seen"] > 0).mean()), "points_seen": float(tr["seen"].mean())}
+    for task, (m_tr, m_te, field) in tasks.items():
+        y_tr, y_te = tr[field][m_tr], te[field][m_te]
+        labels = sorted(set(y_tr))
+        if len(labels) < 2 or m_te.sum() < 8:
+            continue
+        onehot = (y_tr[:, None] == np.array(labels)[None]).astype(float)
+        row = {"val_objects": int(m_te.sum()), "chance": float(max((y_te == lab).mean() for lab in labels))}
+        for fname in ("enet", "colour_stats"):
+            pred = np.array(labels)[ridge(tr[fname][m_tr], onehot, te[fname][m_te]).argmax(1)]
+            row[fname] = float((pred == y_te).mean())
+        out[task] = row
+    return out
+
+
 def ridge(x_tr, y_tr, x_te, lam=1.0):
     mu, sd = x_tr.mean(0), x_tr.std(0) + 1e-6
     a, b = (x_tr - mu) / sd, (x_te - mu) / sd
@@ -97,6 +146,7 @@ def main() -> None:
     ap.add_argument("proposals", nargs="?", default="data/proposals")
     ap.add_argument("--preprocessed", default="data/preprocessed/scannet.h5")
     ap.add_argument("--objects", help="world v2's meta/synth_objects.csv (adds the attribute probes)")
+    ap.add_argument("--multiview", help="with --objects: data/multiview/enet_feats.h5 (adds the appearance probes)")
     ap.add_argument("--json")
     args = ap.parse_args()
     objects = None
@@ -114,6 +164,11 @@ def main() -> None:
         out["box_colour_r2_direct"] = r2(te["box_colour"], te["colour"])
     if objects is not None:
         out["attributes"] = attribute_probes(tr, te)
+    if objects is not None and args.multiview:
+        from ws3dvg.scannet.preprocess import read_splits
+        splits = read_splits(args.preprocessed)
+        out["appearance"] = appearance_probes(
+            *(object_appearance(args.preprocessed, args.multiview, splits[s], objects) for s in ("train", "val")))
     print(json.dumps(out, indent=1))
     if args.json:
         with open(args.json, "w") as f:
