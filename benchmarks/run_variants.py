@@ -9,7 +9,8 @@ is a pipeline root that has run through cache_detector (then data/preprocessed/s
 data/synthetic is linked too, for the world's word vectors).
 A variant is `name: key=value; key=value` with dotted params keys (YAML values); `proposals=oracle` picks the
 oracle cache; `teacher_from=OTHER` reuses variant OTHER's trained teacher (listed before it, run with --parallel 1)
-and runs only distill and evaluate, for variants that change nothing before the students. Writes one JSON: per variant its settings, stage wall times, teacher metrics and the eval table.
+and runs only distill and evaluate, for variants that change nothing before the students. Writes one JSON: per
+variant its settings, stage wall times, teacher metrics and the eval table.
 """
 
 from __future__ import annotations

@@ -372,7 +372,9 @@ class MatchHead(nn.Module):
     each other, their boxes embedded again, then to the words once more, per layer. The authors' head scores
     every proposal alone once it has read the sentence, so a description that compares candidates ("the chair
     farthest from the door", "the second from the left") cannot be answered: the relation encoder before it
-    never sees the sentence."""
+    never sees the sentence. `context_geometry` says how those layers see the other proposals: "box" re-embeds each
+    box and attends by feature; "pairwise" attends through each pair's geometry as the sentence weighs it
+    (`SpatialAttentionBlock`)."""
 
     def __init__(self, hidden: int = 288, heads: int = 8, context_layers: int = 0, context_geometry: str = "box"):
         super().__init__()
