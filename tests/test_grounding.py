@@ -349,37 +349,6 @@ def test_dataset_inputs_box_colour_and_multiview(tiny_grounding):
         GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, use_multiview=True)
 
 
-def test_relative_size_is_the_log_of_size_over_its_class_mean_in_the_scene():
-    """Two chairs 1 m and 2 m wide (class mean 1.5 m) and a table alone in its class."""
-    from ws3dvg.grounding.data import relative_size
-
-    size = np.array([[1.0, 1.0, 1.0], [2.0, 1.0, 0.5], [3.0, 3.0, 3.0]], np.float32)
-    scores = np.zeros((3, 18), np.float32)
-    scores[[0, 1, 2], [2, 2, 7]] = 1.0
-    want = np.log(np.array([[1 / 1.5, 1, 1 / 0.75], [2 / 1.5, 1, 0.5 / 0.75], [1, 1, 1]]))
-    np.testing.assert_allclose(relative_size(size, scores), want, rtol=1e-6, atol=1e-6)
-
-
-def test_size_in_class_appends_three_columns(tiny_grounding):
-    from ws3dvg.grounding.data import GroundingSet, relative_size
-    from ws3dvg.grounding.recipe import Recipe
-
-    paths = tiny_grounding
-    summary = GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, box_colour=True, box_summary=True,
-                           summary_only=True)
-    sized = GroundingSet(paths["masked"], "val", paths["proposals_val"], 4, box_colour=True, box_summary=True,
-                         summary_only=True, size_in_class=True)
-    assert sized.feature_dim == summary.feature_dim + 3
-    with h5py.File(paths["proposals_val"], "r") as h5:
-        for scene, p in sized.proposals.items():
-            np.testing.assert_array_equal(p["features"][:, :-3], summary.proposals[scene]["features"])
-            np.testing.assert_array_equal(p["features"][:, -3:],
-                                          relative_size(h5[scene]["size"][()], h5[scene]["class_scores"][()]))
-    teacher = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], size_in_class=True))
-    assert Recipe.from_params(teacher).proposal_inputs()["size_in_class"] is True
-    assert Recipe.from_params(dict(teacher, variant="paper")).proposal_inputs()["size_in_class"] is False
-
-
 def test_box_summary_appends_class_scores_size_and_centre(tiny_grounding):
     from ws3dvg.engine.errors import ParamsError
     from ws3dvg.grounding.data import GroundingSet

@@ -26,13 +26,11 @@ def load_proposals(path: str | Path, scenes: list[str]) -> dict[str, dict[str, n
 
 
 def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mode: str = "gt",
-                      box_summary: bool = False, summary_only: bool = False, feature_norm: bool = False,
-                      size_in_class: bool = False) -> dict:
+                      box_summary: bool = False, summary_only: bool = False, feature_norm: bool = False) -> dict:
     """One scene's cached proposals as the grounding models read them, in place: the multiview feature kept or
     dropped, our `box_colour` and `box_summary` appended to the feature (not for oracle caches, whose
     feature holds both already) and, with `summary_only`, the detector's pooled feature dropped (with
-    `feature_norm`, standardised per proposal and scaled to unit norm before the join), with `size_in_class` each
-    box's size relative to its class's in the scene appended (`relative_size`); detector logits
+    `feature_norm`, standardised per proposal and scaled to unit norm before the join); detector logits
     derived where an older cache has none. The switches are a `Recipe`'s. `source` names the file in errors."""
     if "class_logits" not in p:  # caches written before the field: log-probabilities are logits
         p["class_logits"] = np.log(np.clip(p["class_scores"], 1e-6, None)).astype(np.float32)
@@ -51,22 +49,10 @@ def prepare_proposals(p: dict, source, use_multiview: bool, box_colour: bool, mo
         parts.append(p["box_colour"])
     if box_summary:  # what the oracle's feature says, read from the detector and the box instead of the ground truth
         parts += [p["class_scores"], p["size"], p["center"]]
-    if size_in_class:
-        parts.append(relative_size(p["size"], p["class_scores"]))
     if not parts:  # Recipe refuses this combination; kept for callers that pass switches by hand
         raise ParamsError("summary_only drops the detector's feature: it needs box_colour or box_summary")
     p["features"] = np.concatenate(parts, 1).astype(np.float32)
     return p
-
-
-def relative_size(size: np.ndarray, class_scores: np.ndarray) -> np.ndarray:
-    """Our `size_in_class`: per proposal and axis, log(size / the mean size of the scene's proposals of its predicted
-    class); 0 for a proposal alone in its class. size (P, 3), class_scores (P, C) -> (P, 3) float32."""
-    cls = class_scores.argmax(1)
-    count = np.bincount(cls, minlength=class_scores.shape[1])[cls]
-    total = np.stack([np.bincount(cls, size[:, d].astype(np.float64), class_scores.shape[1]) for d in range(3)], 1)
-    mean = total[cls] / count[:, None]
-    return np.log(np.clip(size, 1e-3, None) / np.clip(mean, 1e-3, None)).astype(np.float32)
 
 
 def normalized_feature(f: np.ndarray) -> np.ndarray:
@@ -86,7 +72,7 @@ class GroundingSet(torch.utils.data.Dataset):
     def __init__(self, masked_h5: str | Path, split: str, proposals_h5: str | Path, lang_num_max: int,
                  use_multiview: bool = False, with_targets: bool = False, shuffle_seed: int | None = None,
                  box_colour: bool = False, box_summary: bool = False, summary_only: bool = False,
-                 feature_norm: bool = False, size_in_class: bool = False):
+                 feature_norm: bool = False):
         lang = read_masked(masked_h5, split)
         self.lang = {k: lang[k] for k in ("ids", "mask", "length", "class18", "scene_id")}
         if with_targets:
@@ -95,8 +81,7 @@ class GroundingSet(torch.utils.data.Dataset):
         self.proposals = load_proposals(proposals_h5, scenes)
         mode = cache_mode(proposals_h5)
         for p in self.proposals.values():
-            prepare_proposals(p, proposals_h5, use_multiview, box_colour, mode, box_summary, summary_only, feature_norm,
-                              size_in_class)
+            prepare_proposals(p, proposals_h5, use_multiview, box_colour, mode, box_summary, summary_only, feature_norm)
         self.lang_num_max, self.with_targets = lang_num_max, with_targets
         self.by_scene = {s: np.flatnonzero(lang["scene_id"] == s) for s in scenes}
         self.shuffle_seed = shuffle_seed

@@ -35,10 +35,6 @@ class Recipe:
     coarse_from_fine: after training, a term of the coarse score's own (the sentence's bag of word vectors x each
       proposal's matched feature) is fitted to put the fine stage's choice first among each training sentence's
       candidates; the teacher trains as without it (the paper: the coarse score learns from MIL-NCE alone).
-    size_in_class: each proposal's box size relative to the other proposals of its predicted class in the scene (the
-      log of its size over their mean, per axis) appended to the feature, since "the big chair" is big for a chair
-      and beside the other chairs; the summary gives metres, from which a decoder must first learn each class's
-      sizes (the paper: the detector's pooled feature alone).
     relation_distance_bias: the teacher's relation encoder (and so its students') adds a learned multiple of the
       centres' distance to its attention logits, zero at the start, so a candidate's feature can gather its
       neighbours and the fine stage can reconstruct "the chair closest to the [door]" from it (the paper: attention
@@ -56,7 +52,6 @@ class Recipe:
     own_feature_match: bool = False
     coarse_from_fine: bool = False
     relation_distance_bias: bool = False
-    size_in_class: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):
@@ -94,5 +89,4 @@ class Recipe:
     def proposal_inputs(self) -> dict:
         """The feature switches `prepare_proposals` takes."""
         return {"box_colour": self.box_colour, "box_summary": self.box_summary, "summary_only": self.summary_only,
-                "size_in_class": self.size_in_class,
                 "feature_norm": self.feature_norm}
