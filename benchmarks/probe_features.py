@@ -59,20 +59,29 @@ def attribute_probes(tr: dict, te: dict) -> dict:
     """Shape per kind and material, from the summary and from the pooled feature, with chance beside them."""
     feats = {"summary": lambda d: np.c_[d["class_scores"], d["box_colour"], d["box_size"], d["box_center"]],
              "features": lambda d: d["features"]}
-    tasks = {"material": (np.ones(len(tr["name"]), bool), np.ones(len(te["name"]), bool), "material")}
+    material = (np.ones(len(tr["name"]), bool), np.ones(len(te["name"]), bool))
+    return classify_attributes(tr, te, material, {k: (get(tr), get(te)) for k, get in feats.items()}, min_val=10)
+
+
+def classify_attributes(tr: dict, te: dict, material: tuple, feats: dict, min_val: int) -> dict:
+    """Material (over the objects `material` selects in train and val) and the shape of each kind with variants,
+    each feature's (train, val) rows probed by ridge classification; tasks with one label or fewer than `min_val`
+    val objects are left out. -> per task: val objects, the majority label's share (chance), each feature's
+    accuracy."""
+    tasks = {"material": (*material, "material")}
     for name in sorted(set(tr["name"][tr["shape"] != ""])):
         tasks[f"shape of {name}"] = (tr["name"] == name, te["name"] == name, "shape")
     out = {}
     for task, (m_tr, m_te, field) in tasks.items():
         y_tr, y_te = tr[field][m_tr], te[field][m_te]
         labels = sorted(set(y_tr))
-        if len(labels) < 2 or m_te.sum() < 10:
+        if len(labels) < 2 or m_te.sum() < min_val:
             continue
         onehot = (y_tr[:, None] == np.array(labels)[None]).astype(float)
         row = {"val_objects": int(m_te.sum()),
                "chance": float(max((y_te == lab).mean() for lab in labels))}
-        for fname, get in feats.items():
-            pred = np.array(labels)[ridge(get(tr)[m_tr], onehot, get(te)[m_te]).argmax(1)]
+        for fname, (x_tr, x_te) in feats.items():
+            pred = np.array(labels)[ridge(x_tr[m_tr], onehot, x_te[m_te]).argmax(1)]
             row[fname] = float((pred == y_te).mean())
         out[task] = row
     return out
@@ -104,22 +113,10 @@ def object_appearance(preprocessed: str, multiview_h5: str, scenes: list[str], o
 
 def appearance_probes(tr: dict, te: dict) -> dict:
     """Material and shape per kind from the objects' mean ENet feature and from their colour mean and spread."""
-    tasks = {"material": (tr["material"] != "", te["material"] != "", "material")}
-    for name in sorted(set(tr["name"][tr["shape"] != ""])):
-        tasks[f"shape of {name}"] = (tr["name"] == name, te["name"] == name, "shape")
-    out = {"objects_seen": float((tr["seen"] > 0).mean()), "points_seen": float(tr["seen"].mean())}
-    for task, (m_tr, m_te, field) in tasks.items():
-        y_tr, y_te = tr[field][m_tr], te[field][m_te]
-        labels = sorted(set(y_tr))
-        if len(labels) < 2 or m_te.sum() < 8:
-            continue
-        onehot = (y_tr[:, None] == np.array(labels)[None]).astype(float)
-        row = {"val_objects": int(m_te.sum()), "chance": float(max((y_te == lab).mean() for lab in labels))}
-        for fname in ("enet", "colour_stats"):
-            pred = np.array(labels)[ridge(tr[fname][m_tr], onehot, te[fname][m_te]).argmax(1)]
-            row[fname] = float((pred == y_te).mean())
-        out[task] = row
-    return out
+    material = (tr["material"] != "", te["material"] != "")
+    feats = {k: (tr[k], te[k]) for k in ("enet", "colour_stats")}
+    return {"objects_seen": float((tr["seen"] > 0).mean()), "points_seen": float(tr["seen"].mean()),
+            **classify_attributes(tr, te, material, feats, min_val=8)}
 
 
 def ridge(x_tr, y_tr, x_te, lam=1.0):

@@ -169,9 +169,14 @@ class LanguageEncoder(nn.Module):
 # --------------------------------------------------------------------------------------------------
 # relation encoder
 
+def box_centre(corners: torch.Tensor) -> torch.Tensor:
+    """The middle of the corners' extent: (..., 8, 3) -> (..., 3)."""
+    return (corners.amin(-2) + corners.amax(-2)) / 2
+
+
 def box_features(corners: torch.Tensor) -> torch.Tensor:
-    """[centre, the 8 corners minus the centre] (27 values); centre = middle of the corners' extent."""
-    centre = (corners.amin(-2) + corners.amax(-2)) / 2
+    """[centre, the 8 corners minus the centre] (27 values)."""
+    centre = box_centre(corners)
     return torch.cat([centre, (corners - centre[..., None, :]).flatten(-2)], -1)
 
 
@@ -325,7 +330,7 @@ PAIR_FEATURES = 5
 def pair_geometry(corners: torch.Tensor) -> torch.Tensor:
     """Each proposal pair's relative geometry, float32: [centre_j - centre_i (3), distance, distance in the
     floor plane] (metres). corners (B, P, 8, 3) -> (B, P, P, 5)."""
-    centre = ((corners.amin(-2) + corners.amax(-2)) / 2).float()
+    centre = box_centre(corners).float()
     d = centre[:, None, :, :] - centre[:, :, None, :]
     return torch.cat([d, d.norm(dim=-1, keepdim=True), d[..., :2].norm(dim=-1, keepdim=True)], -1)
 
