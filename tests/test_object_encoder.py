@@ -7,13 +7,15 @@ import torch
 
 from ws3dvg.detection.cache import write_cache
 from ws3dvg.detection.data import input_dim
+from ws3dvg.detection.loss import instance_discrimination_loss
 from ws3dvg.detection.objects import ObjectSet, annotated_objects, collate_objects, sample_object_points
-from ws3dvg.detection.train import model_set, train_detector
+from ws3dvg.detection.train import model_set, object_loss, train_detector
 from ws3dvg.engine.errors import DataError, ParamsError
 from ws3dvg.models.detector import build_detector
 from ws3dvg.scannet.preprocess import read_splits
 
 OBJECTS = {"pretrained": "", "model": "objects", "input_features": ["height", "color", "normal"], "object_points": 64,
+           "object_contrastive": 0.0,
            "num_points": 64,
            "sa_npoints": [1, 1, 1, 1], "width": 1, "num_proposal": 1, "decoder_layers": 1, "ffn_dim": 1,
            "batch_size": 2, "epochs": 30, "lr": 0.003, "decoder_lr_scale": 0.1, "mean_sizes": "",
@@ -72,3 +74,34 @@ def test_object_encoder_learns_classes_and_fills_the_gt_cache(tiny_h5, tmp_path)
         assert g["features"].shape == (len(boxes), model.feature_dim)
         assert g["box_colour"].shape == (len(boxes), 3)
     assert input_dim(OBJECTS) == 10 and build_detector(OBJECTS, 10).feature_dim == 256
+
+
+def test_instance_discrimination_loss_by_hand():
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # each view closest to its own: both rows' logits are (1/t, 0): loss = log(1 + e^(-1/t))
+    assert instance_discrimination_loss(a, 3 * a, 0.5).item() == pytest.approx(np.log1p(np.exp(-2.0)), rel=1e-6)
+    # swapped views: each picks the other object: log(1 + e^(1/t))
+    assert instance_discrimination_loss(a, a.flip(0), 0.5).item() == pytest.approx(np.log1p(np.exp(2.0)), rel=1e-6)
+    # all alike: chance, log M
+    assert instance_discrimination_loss(torch.ones(4, 3), torch.ones(4, 3)).item() == pytest.approx(np.log(4), rel=1e-6)
+
+
+def test_views_leave_the_main_draw_alone_and_train_with_instance_discrimination(tiny_h5, tmp_path):
+    scenes = read_splits(tiny_h5)["train"]
+    plain = ObjectSet(tiny_h5, scenes, 32, ["height", "color", "normal"], augment=True, seed=1)
+    viewed = ObjectSet(tiny_h5, scenes, 32, ["height", "color", "normal"], augment=True, seed=1, views=True)
+    a, b = plain[(2, 0)], viewed[(2, 0)]
+    assert "views" not in a and b["views"].shape == (2, *a["points"].shape)
+    torch.testing.assert_close(a["points"], b["points"])        # the same draw whether views are on or not
+    assert not torch.allclose(b["views"][0], b["views"][1])
+    assert "views" not in ObjectSet(tiny_h5, scenes, 32, ["color"], views=True)[0]    # evaluation draws none
+    batch = collate_objects([b, viewed[(2, 1 % len(viewed))]])
+    assert batch["views"].shape[:2] == (2, len(batch["gt_class"]))
+    cfg = dict(OBJECTS, epochs=2, eval_every=2, object_contrastive=0.5)
+    out = train_detector(cfg, str(tiny_h5), read_splits(tiny_h5), str(tmp_path / "ckpt"), str(tmp_path / "live"),
+                         torch.device("cpu"), 0)
+    model = out["model"].train()
+    assert model.projection is not None
+    loss, terms = object_loss(model, cfg, torch.device("cpu"))(batch)
+    assert set(terms) == {"sem", "instance"}
+    assert loss.item() == pytest.approx(terms["sem"].item() + 0.5 * terms["instance"].item(), rel=1e-5)

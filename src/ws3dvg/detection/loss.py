@@ -61,3 +61,12 @@ def detection_loss(out: dict, batch: dict, mean_size: torch.Tensor, center_delta
         terms[k] = torch.stack(v).mean()
     total = sum(WEIGHTS[k] * v for k, v in terms.items())
     return total, {k: v.detach() for k, v in terms.items()}  # tensors: the caller reads them when it needs to
+
+
+def instance_discrimination_loss(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """InfoNCE (SimCLR's NT-Xent across the two views): row i of `a` and of `b` (M, D) are two views of object
+    i; each must pick its other view out of the batch's M. Symmetric, on unit vectors."""
+    a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
+    logits = a @ b.T / temperature
+    target = torch.arange(len(a), device=a.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2

@@ -36,15 +36,21 @@ def annotated_objects(d: dict) -> np.ndarray:
 
 
 class ObjectSet(torch.utils.data.Dataset):
-    """One item per scene: (M, C, K) point sets of its M annotated objects and their classes."""
+    """One item per scene: (M, C, K) point sets of its M annotated objects and their classes.
+
+    `views` (training with `detector.object_contrastive`): each item also holds two further draws of every
+    object, `views` (2, M, C, K), each drawn, turned and scaled on its own and its colour shifted by one offset
+    per object (SimCLR's colour jitter): two views of one object agree in shape and surface pattern, not in
+    where their points fall or in their exact mean colour."""
 
     def __init__(self, h5_path, scenes: list[str], num_points: int, features: list[str], augment: bool = False,
-                 seed: int = 0):
+                 seed: int = 0, views: bool = False):
         if "multiview" in features:  # the channel count is data.input_dim's
             raise ParamsError("params.yaml: detector.input_features: the object encoder (model: objects) reads "
                               "height, color and normal; multiview is for the point detectors")
         self.scenes, self.num_points, self.features = list(scenes), num_points, list(features)
         self.augment, self.seed, self.epoch, self.source = augment, seed, 0, str(h5_path)
+        self.views = views and augment
         self.data = [read_scene(h5_path, s) for s in self.scenes]
 
     def set_epoch(self, epoch: int) -> None:
@@ -58,6 +64,16 @@ class ObjectSet(torch.utils.data.Dataset):
         d = self.data[i]
         rng = np.random.default_rng([self.seed, epoch if self.augment else 0, i])
         boxes = annotated_objects(d)
+        item = {"points": torch.from_numpy(self._draw(d, boxes, rng, i)),
+                "gt_class": torch.from_numpy(d["box_class18"][d["box_class18"] >= 0].astype(np.int64)),
+                "gt_box": torch.from_numpy(boxes[:, :6].astype(np.float32)), "scene": self.scenes[i]}
+        if self.views:  # drawn after the main draw, so the main draw is the same with views on or off
+            item["views"] = torch.from_numpy(np.stack([self._draw(d, boxes, rng, i, jitter=True) for _ in range(2)]))
+        return item
+
+    def _draw(self, d: dict, boxes: np.ndarray, rng: np.random.Generator, i: int, jitter: bool = False) -> np.ndarray:
+        """(M, C, K) float32: `num_points` of each object's points, centred on its box (turned and scaled in
+        training; with `jitter`, its colour shifted by up to +-0.2 per channel, one offset per object)."""
         idx = sample_object_points(d["instance"], boxes[:, 7].astype(np.int64), self.num_points, rng,
                                    f"{self.source}: scene {self.scenes[i]!r}")
         pts = d["points"][idx].astype(np.float32)                     # (M, K, 9)
@@ -69,18 +85,20 @@ class ObjectSet(torch.utils.data.Dataset):
             turn = lambda v: np.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1], v[..., 2]], -1)
             scale = rng.uniform(0.9, 1.1, (len(boxes), 1, 1))
             xyz, normal, height = turn(xyz) * scale, turn(normal), height * scale
+        colour = pts[..., 3:6] / 255.0 - 0.5
+        if jitter:
+            colour = colour + rng.uniform(-0.2, 0.2, (len(boxes), 1, 3))
         parts = [xyz]
         for name in self.features:
-            parts.append({"height": height, "color": pts[..., 3:6] / 255.0 - 0.5, "normal": normal}[name])
-        points = np.concatenate(parts, -1).transpose(0, 2, 1)        # (M, C, K)
-        return {"points": torch.from_numpy(np.ascontiguousarray(points, np.float32)),
-                "gt_class": torch.from_numpy(d["box_class18"][d["box_class18"] >= 0].astype(np.int64)),
-                "gt_box": torch.from_numpy(boxes[:, :6].astype(np.float32)), "scene": self.scenes[i]}
+            parts.append({"height": height, "color": colour, "normal": normal}[name])
+        return np.ascontiguousarray(np.concatenate(parts, -1).transpose(0, 2, 1), np.float32)   # (M, C, K)
 
 
 def collate_objects(items: list[dict]) -> dict:
     """The batch's objects side by side; `object_scene` says which item each came from."""
     out = {k: torch.cat([it[k] for it in items]) for k in ("points", "gt_class", "gt_box")}
+    if "views" in items[0]:
+        out["views"] = torch.cat([it["views"] for it in items], 1)
     out["object_scene"] = torch.cat([torch.full((len(it["gt_class"]),), i) for i, it in enumerate(items)])
     out["scene"] = [it["scene"] for it in items]
     return out

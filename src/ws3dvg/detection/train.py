@@ -30,7 +30,7 @@ from ..engine.training import (
 )
 from ..models.detector import build_detector
 from .data import SceneSet, class_mean_sizes, collate, input_dim, read_mean_sizes
-from .loss import detection_loss
+from .loss import detection_loss, instance_discrimination_loss
 from .metrics import mean_ap, nms
 from .objects import ObjectSet, collate_objects, evaluate_objects
 
@@ -46,7 +46,8 @@ def model_set(cfg: dict, h5: str, scenes: list[str], augment: bool, seed: int, m
               read_workers: int = 1) -> SceneSet | ObjectSet:
     """What the model trains on: scenes for the point detectors, objects for the object encoder."""
     if cfg["model"] == "objects":
-        return ObjectSet(h5, scenes, cfg["object_points"], cfg["input_features"], augment, seed)
+        return ObjectSet(h5, scenes, cfg["object_points"], cfg["input_features"], augment, seed,
+                         views=cfg["object_contrastive"] > 0)
     return scene_set(cfg, h5, scenes, augment, seed, multiview_h5, read_workers)
 
 
@@ -181,8 +182,21 @@ def detector_loss(net, cfg: dict, device: torch.device, ctx: distributed.Context
 
 
 def object_loss(net, cfg: dict, device: torch.device):
-    """-> loss_fn(batch) of the object encoder: cross-entropy of every object's class (one process only)."""
+    """-> loss_fn(batch) of the object encoder: cross-entropy of every object's class (one process only), plus
+    `detector.object_contrastive` x instance discrimination between two views of every object (the batch's
+    `views`). A class label says nothing of an object's shape variant or surface pattern; telling one chair from
+    the batch's other chairs of its colour does, and needs no label (weak supervision allows it)."""
+    weight = cfg["object_contrastive"]
+
     def loss_fn(batch: dict):
+        if weight > 0:
+            m = len(batch["gt_class"])
+            with autocast(device, cfg["amp"]):
+                out = net(torch.cat([batch["points"], batch["views"].flatten(0, 1)]))
+                z = net.projection(out["features"][m:])
+            sem = F.cross_entropy(out["sem_logits"][:m].float(), batch["gt_class"])
+            inst = instance_discrimination_loss(z[:m], z[m:])
+            return sem + weight * inst, {"sem": sem, "instance": inst}
         with autocast(device, cfg["amp"]):
             out = net(batch["points"])
         loss = F.cross_entropy(out["sem_logits"].float(), batch["gt_class"])

@@ -247,5 +247,5 @@ def build_detector(cfg: dict, in_dim: int, mean_sizes=None) -> nn.Module:
     if cfg["model"] == "votenet":
         return VoteNet(in_dim, num_proposal=cfg["num_proposal"], backbone=backbone, mean_sizes=mean_sizes)
     if cfg["model"] == "objects":  # the ground-truth-box protocol's object encoder (models/object_encoder.py)
-        return ObjectEncoder(in_dim, width=cfg["width"])
+        return ObjectEncoder(in_dim, width=cfg["width"], projection=128 if cfg["object_contrastive"] > 0 else 0)
     raise ValueError(f"detector.model must be 'groupfree', 'votenet' or 'objects', got {cfg['model']!r}")

@@ -5,6 +5,9 @@ follow it, encode each object from its own points with a point network trained t
 the smallest such network, a PointNet: a shared per-point MLP, a max over the object's points, and a
 classifier over the 18 ScanRefer classes. Its max-pooled vector is the proposal feature, its softmax the
 class scores (the same fields the detector fills in detected-box mode).
+
+`projection` adds the head that `detector.object_contrastive`'s instance discrimination trains through
+(detection/train.py); it is not part of the proposal feature.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from torch import nn
 
 
 class ObjectEncoder(nn.Module):
-    def __init__(self, in_dim: int, num_class: int = 18, width: int = 1):
+    def __init__(self, in_dim: int, num_class: int = 18, width: int = 1, projection: int = 0):
         super().__init__()
         dims = [in_dim, 64 * width, 128 * width, 256 * width]
         layers: list[nn.Module] = []
@@ -25,6 +28,8 @@ class ObjectEncoder(nn.Module):
         self.points = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.LayerNorm(dims[-1]), nn.Linear(dims[-1], 128 * width), nn.ReLU(inplace=True),
                                         nn.Dropout(0.3), nn.Linear(128 * width, num_class))
+        self.projection = nn.Sequential(nn.Linear(dims[-1], dims[-1]), nn.ReLU(inplace=True),
+                                        nn.Linear(dims[-1], projection)) if projection else None
         self.feature_dim = dims[-1]
 
     def forward(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
