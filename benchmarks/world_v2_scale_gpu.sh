@@ -2,10 +2,11 @@
 # World 2 at ScanRefer's size on one GPU (RESULTS "World 2 at ScanRefer's size"): the upstream stages once
 # (703 scenes, the world's own word vectors, the detector 12 epochs), then each grounding variant's
 # train_teacher, distill and evaluate, one after another (three teachers sharing one GPU ran 3.3x slower each),
-# and per variant the accuracy per deciding fact (benchmarks/accuracy_by_fact.py).
+# the feature probes (benchmarks/probe_features.py), and per variant the accuracy per deciding fact
+# (benchmarks/accuracy_by_fact.py).
 #   [UPSTREAM_SETS='--set detector.model=objects ...'] bash benchmarks/world_v2_scale_gpu.sh OUT 'name: key=value; ...' ['name2: ...' ...]
 # A variant `teacher_from=NAME` reuses variant NAME's teacher (run_variants.py): list it after NAME.
-# Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params), OUT/NAME.json (run_variants.py) and
+# Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py) and
 # OUT/NAME-facts.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail
 out=$1
@@ -16,6 +17,9 @@ if [ ! -f .upstream_done ]; then
     --set synth.world=2 --set synth.word_vectors.rooms=3000 \
     --set teacher.word_vectors=data/synthetic/glove/word_vectors.txt --set teacher.use_multiview=false \
     --set detector.epochs=12 --set detector.eval_every=12 ${UPSTREAM_SETS:-}
+  # what the cached proposal features carry: class, colour, size, shape and material (linear probes)
+  python benchmarks/probe_features.py data/proposals --objects data/synthetic/meta/synth_objects.csv \
+    --json "$out/upstream/probe.json" > "$out/upstream/probe.log" 2>&1 || true
   touch .upstream_done
 fi
 for variant in "$@"; do
