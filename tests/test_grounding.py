@@ -208,6 +208,25 @@ def test_reconstruction_schedule_all_then_best_half():
     assert float(reconstruction_loss(recon, sm, False)) == pytest.approx(3 / 2)
 
 
+def test_reconstruction_over_the_valid_candidates():
+    inf = float("inf")
+    recon = torch.tensor([[[1.0, 4.0, 2.0, 3.0, inf],        # 4 valid: all 2.5, best half (1, 2) 1.5
+                           [5.0, inf, 3.0, inf, 7.0],        # 3 valid: all 5, best half (at least one) 3
+                           [9.0, 9.0, 9.0, 9.0, 9.0],        # padding sentence
+                           [inf, 6.0, inf, inf, inf]]])      # 1 valid: 6 either way
+    sm = torch.tensor([[True, True, False, True]])
+    assert float(reconstruction_loss(recon, sm, True, valid_half=True)) == pytest.approx((2.5 + 5 + 6) / 3)
+    assert float(reconstruction_loss(recon, sm, False, valid_half=True)) == pytest.approx((1.5 + 3 + 6) / 3)
+    # the authors' rule keeps the best K // 2 = 2 of 5, invalid ones counting 0: (1 + 2, 3 + 5, 6) / 3 / 2
+    assert float(reconstruction_loss(recon, sm, False)) == pytest.approx(17 / 6)
+    # where every candidate is valid, as the authors' always are, the two rules agree
+    full = torch.rand(2, 3, 8)
+    sm = torch.tensor([[True, True, False], [True, False, False]])
+    for all_candidates in (True, False):
+        assert float(reconstruction_loss(full, sm, all_candidates, valid_half=True)) == \
+            pytest.approx(float(reconstruction_loss(full, sm, all_candidates)), rel=1e-6)
+
+
 def test_word_dropout_draws_int_len_over_5_positions():
     torch.manual_seed(0)
     length = torch.tensor([4, 5, 12, 30])

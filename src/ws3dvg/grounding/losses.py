@@ -53,9 +53,25 @@ def language_loss(class_logits: torch.Tensor, class18: torch.Tensor, sent_mask: 
     return (per_scene * has).sum() / distributed.global_count(has.sum()).clamp_min(1)
 
 
-def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candidates: bool) -> torch.Tensor:
+def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candidates: bool,
+                        valid_half: bool = False) -> torch.Tensor:
     """The authors' schedule: the mean reconstruction score over all K candidates in the first epochs, then over
-    the best (lowest) K // 2 of each sentence. recon (B, S, K), inf where a candidate is invalid."""
+    the best (lowest) K // 2 of each sentence. recon (B, S, K), inf where a candidate is invalid.
+
+    `valid_half` (our departure `recon_valid_half`): the same over each sentence's *valid* candidates, all of them
+    then the best half (at least one), averaged per sentence. The authors' candidates are always K valid ones, so
+    theirs is the same; under `class_candidates` a sentence has as many as its class has objects (3-5), and
+    their rule then keeps nearly all, so the decoder learns each word from every candidate at once, and a
+    sentence with fewer valid candidates than kept counts for less (invalid ones count 0 in the mean)."""
+    if valid_half:
+        r = recon.float()
+        valid = torch.isfinite(r)
+        n = valid.sum(-1, keepdim=True)
+        keep = n if all_candidates else (n // 2).clamp_min(1)
+        rank = r.argsort(-1).argsort(-1)                          # 0 = the best (lowest); invalid ones rank last
+        take = valid & (rank < keep) & sent_mask[..., None]
+        per = torch.where(take, r, 0.0).sum(-1) / keep.squeeze(-1).clamp_min(1)
+        return per.sum() / distributed.global_count(sent_mask.sum()).clamp_min(1)
     k = recon.shape[-1]
     keep = k if all_candidates else max(1, k // 2)
     best = recon.float().topk(keep, dim=-1, largest=False).values
@@ -130,7 +146,8 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe
     terms = {"mil": mil_nce(out["sentence"], out["matched"], batch["prop_mask"], sm),
              "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
     if cfg["use_reconstruction"]:
-        terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"])
+        terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"],
+                                             recipe.recon_valid_half)
         if recipe.joint_student:  # the jointly trained student learns from this very step's ranking
             distill = student_distillation(recipe)
             terms["distill"] = distill(out["scores"], out["candidates"], out["recon"].detach(),

@@ -39,6 +39,9 @@ class Recipe:
       centres' distance to its attention logits, zero at the start, so a candidate's feature can gather its
       neighbours and the fine stage can reconstruct "the chair closest to the [door]" from it (the paper: attention
       by feature and absolute box embeddings alone).
+    recon_valid_half: the reconstruction loss over each sentence's valid candidates, the best half of them after the
+      first epochs, averaged per sentence (the paper: the best K // 2 of K; the same where all K are valid, as
+      theirs always are, but under class_candidates it keeps nearly every candidate).
     """
 
     box_colour: bool = False
@@ -52,6 +55,7 @@ class Recipe:
     own_feature_match: bool = False
     coarse_from_fine: bool = False
     relation_distance_bias: bool = False
+    recon_valid_half: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):
