@@ -27,10 +27,18 @@ import numpy as np
 from ws3dvg.scannet.preprocess import read_scene
 
 
+def instance_sums(instance: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """(at least size, C) float64 sums of `values` (N, C) over the points of each instance id (one bincount a
+    channel: no loop over objects or points)."""
+    return np.stack([np.bincount(instance, values[:, c].astype(np.float64), minlength=size)
+                     for c in range(values.shape[1])], 1)
+
+
 def targets(preprocessed: str, scene: str, instances: np.ndarray) -> dict[str, np.ndarray]:
     d = read_scene(preprocessed, scene)
-    counts = np.bincount(d["instance"], minlength=int(instances.max()) + 1)
-    colour = np.stack([np.bincount(d["instance"], d["points"][:, 3 + c], minlength=len(counts)) for c in range(3)], 1)
+    size = int(instances.max()) + 1
+    counts = np.bincount(d["instance"], minlength=size)
+    colour = instance_sums(d["instance"], d["points"][:, 3:6], len(counts))
     colour = colour[instances] / np.maximum(counts[instances], 1)[:, None] / 255.0
     box = {int(b[7]): (b[3:6], int(k)) for b, k in zip(d["boxes"], d["box_class18"])}
     return {"class": np.array([box[int(i)][1] for i in instances]), "colour": colour,
@@ -97,17 +105,20 @@ def object_appearance(preprocessed: str, multiview_h5: str, scenes: list[str], o
             feats = mv[scene][()].astype(np.float32)  # float16 on disk: sums overflow
             seen = np.abs(feats).sum(1) > 0
             inst = d["instance"]
-            ids = [i for i in np.unique(inst) if i > 0 and (scene, int(i) - 1) in objects.index]
-            for i in ids:  # tens of objects a scene; the points are reduced vectorised
-                mine = inst == i
-                look = mine & seen
-                rows.setdefault("enet", []).append(feats[look].mean(0) if look.sum() >= 5 else np.zeros(feats.shape[1]))
-                rows.setdefault("seen", []).append(look.sum() / mine.sum())
-                colour = d["points"][mine, 3:6]
-                rows.setdefault("colour_stats", []).append(np.r_[colour.mean(0), colour.std(0)])
-                o = objects.loc[(scene, int(i) - 1)]
-                for k in ("name", "shape", "material"):
-                    rows.setdefault(k, []).append(o[k] if isinstance(o[k], str) else "")
+            ids = np.array([i for i in np.unique(inst) if i > 0 and (scene, int(i) - 1) in objects.index], np.int64)
+            size = int(inst.max()) + 1
+            points = np.bincount(inst, minlength=size)[ids]
+            looked = np.bincount(inst[seen], minlength=size)[ids]
+            enet = instance_sums(inst[seen], feats[seen], size)[ids] / np.maximum(looked, 1)[:, None]
+            colour = d["points"][:, 3:6].astype(np.float64)
+            mean = instance_sums(inst, colour, size)[ids] / points[:, None]
+            spread = np.sqrt(np.maximum(instance_sums(inst, colour ** 2, size)[ids] / points[:, None] - mean ** 2, 0))
+            rows.setdefault("enet", []).extend(np.where(looked[:, None] >= 5, enet, 0.0))
+            rows.setdefault("seen", []).extend(looked / points)
+            rows.setdefault("colour_stats", []).extend(np.c_[mean, spread])
+            o = objects.loc[[(scene, int(i) - 1) for i in ids]]
+            for k in ("name", "shape", "material"):
+                rows.setdefault(k, []).extend(o[k].fillna("").astype(str))
     return {k: np.array(v) for k, v in rows.items()}
 
 

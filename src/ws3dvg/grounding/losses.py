@@ -63,20 +63,18 @@ def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candid
     theirs is the same; under `class_candidates` a sentence has as many as its class has objects (3-5), and
     their rule then keeps nearly all, so the decoder learns each word from every candidate at once, and a
     sentence with fewer valid candidates than kept counts for less (invalid ones count 0 in the mean)."""
+    r = recon.float()
+    valid = torch.isfinite(r)
     if valid_half:
-        r = recon.float()
-        valid = torch.isfinite(r)
         n = valid.sum(-1, keepdim=True)
         keep = n if all_candidates else (n // 2).clamp_min(1)
-        rank = r.argsort(-1).argsort(-1)                          # 0 = the best (lowest); invalid ones rank last
-        take = valid & (rank < keep) & sent_mask[..., None]
-        per = torch.where(take, r, 0.0).sum(-1) / keep.squeeze(-1).clamp_min(1)
-        return per.sum() / distributed.global_count(sent_mask.sum()).clamp_min(1)
-    k = recon.shape[-1]
-    keep = k if all_candidates else max(1, k // 2)
-    best = recon.float().topk(keep, dim=-1, largest=False).values
-    best = torch.where(torch.isfinite(best) & sent_mask[..., None], best, 0.0)
-    return best.sum() / distributed.global_count(sent_mask.sum()).clamp_min(1) / keep
+    else:
+        k = r.shape[-1]
+        keep = torch.full_like(r[..., :1], k if all_candidates else max(1, k // 2), dtype=torch.long)
+    rank = r.argsort(-1).argsort(-1)                              # 0 = the best (lowest); invalid ones rank last
+    take = valid & (rank < keep) & sent_mask[..., None]
+    per = torch.where(take, r, 0.0).sum(-1) / keep.squeeze(-1).clamp_min(1)
+    return per.sum() / distributed.global_count(sent_mask.sum()).clamp_min(1)
 
 
 def rank_rewards(k: int, device=None) -> torch.Tensor:
