@@ -36,6 +36,26 @@ def parse(spec: str) -> tuple[str, dict]:
     return name.strip(), sets
 
 
+def check_teacher_reuse(todo: list[tuple[str, dict]]) -> None:
+    """A `teacher_from` variant runs only distill and evaluate over its source's teacher.pt, and distill reads the
+    recipe (teacher.departures) and the teacher's sizes from that checkpoint, never from params.yaml. A teacher.*
+    setting that differs from its source's would be silently ignored, so it stops the run here."""
+    sets_of = dict(todo)
+    for name, sets in todo:
+        source = sets.get("teacher_from")
+        if source is None:
+            continue
+        if source not in sets_of or [n for n, _ in todo].index(source) > [n for n, _ in todo].index(name):
+            raise SystemExit(f"variant {name}: teacher_from={source} names no variant listed before it")
+        differ = sorted(k for k, v in sets.items()
+                        if k.startswith("teacher.") and sets_of[source].get(k) != v)
+        differ += sorted(k for k, v in sets_of[source].items() if k.startswith("teacher.") and k not in sets)
+        if differ:
+            raise SystemExit(f"variant {name}: teacher_from={source} reuses {source}'s teacher.pt, whose saved recipe "
+                             f"distill reads instead of params.yaml, so these teacher settings would be ignored: "
+                             f"{', '.join(differ)}. Give {name} its own teacher (drop teacher_from).")
+
+
 def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) -> Path:
     root = work / name
     (root / "data").mkdir(parents=True, exist_ok=True)
@@ -99,6 +119,7 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
                TQDM_DISABLE="1", PYTHONUNBUFFERED="1")
     todo = [parse(v) for v in args.variants]
+    check_teacher_reuse(todo)
     roots = {name: prepare(name, dict(sets), args.data, args.work, overlays) for name, sets in todo}
     running: dict[str, subprocess.Popen] = {}
     pending = [name for name, _ in todo]
