@@ -27,6 +27,14 @@ import numpy as np
 from ws3dvg.scannet.preprocess import read_scene
 
 
+def read_objects(path: str | None):
+    """World v2's meta/synth_objects.csv indexed by (scene_id, object_id), or None without a path."""
+    if not path:
+        return None
+    import pandas as pd
+    return pd.read_csv(path).set_index(["scene_id", "object_id"])
+
+
 def instance_sums(instance: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """(at least size, C) float64 sums of `values` (N, C) over the points of each instance id (one bincount a
     channel: no loop over objects or points)."""
@@ -157,10 +165,7 @@ def main() -> None:
     ap.add_argument("--multiview", help="with --objects: data/multiview/enet_feats.h5 (adds the appearance probes)")
     ap.add_argument("--json")
     args = ap.parse_args()
-    objects = None
-    if args.objects:
-        import pandas as pd
-        objects = pd.read_csv(args.objects).set_index(["scene_id", "object_id"])
+    objects = read_objects(args.objects)
     tr, te = (load(f"{args.proposals}/{s}.h5", args.preprocessed, objects) for s in ("train", "val"))
     out = {"proposals": args.proposals, "train_objects": len(tr["class"]), "val_objects": len(te["class"]),
            "features": probe(tr, te, tr["features"], te["features"])}

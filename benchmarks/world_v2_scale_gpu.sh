@@ -3,11 +3,12 @@
 # (703 scenes, the world's own word vectors, the detector 12 epochs), then each grounding variant's
 # train_teacher, distill and evaluate, one after another (three teachers sharing one GPU ran 3.3x slower each),
 # the feature probes (benchmarks/probe_features.py), and per variant the accuracy per deciding fact
-# (benchmarks/accuracy_by_fact.py).
+# (benchmarks/accuracy_by_fact.py) and what its models' relation encoders keep of each object
+# (benchmarks/probe_models.py).
 #   [UPSTREAM_SETS='--set detector.model=objects ...'] bash benchmarks/world_v2_scale_gpu.sh OUT 'name: key=value; ...' ['name2: ...' ...]
 # A variant `teacher_from=NAME` reuses variant NAME's teacher (run_variants.py): list it after NAME.
 # Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py) and
-# OUT/NAME-facts.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
+# OUT/NAME-facts.json and OUT/NAME-probe-models.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail
 out=$1
 shift
@@ -27,4 +28,8 @@ for variant in "$@"; do
   python benchmarks/run_variants.py --data . --out "$out/$name.json" --parallel 1 --overlay params.yaml "$variant"
   python benchmarks/accuracy_by_fact.py "variants/$name/data/eval/predictions.json" \
     --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-facts.json" || true
+  # what the teacher's and the students' relation encoders keep of each object (benchmarks/probe_models.py)
+  m="variants/$name/models"
+  python benchmarks/probe_models.py "$m/teacher/teacher.pt" "$m/student/student.pt" "$m/student_full/student.pt" \
+    --objects data/synthetic/meta/synth_objects.csv --json "$out/$name-probe-models.json" > /dev/null 2>&1 || true
 done
