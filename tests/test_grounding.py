@@ -79,6 +79,49 @@ def test_batched_decoder_equals_per_candidate_loop():
         torch.testing.assert_close(batched[i, :n], single[0, :n], atol=1e-5, rtol=1e-5)
 
 
+def _tiny_teacher_and_batch(paths: dict, **departures):
+    """A seeded tiny teacher in eval mode with these departures switched, and one training scene as its batch."""
+    from ws3dvg.grounding.data import collate, grounding_set
+    from ws3dvg.grounding.recipe import Recipe
+    from ws3dvg.grounding.teacher import build_teacher
+
+    cfg = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], **departures))
+    recipe = Recipe.from_params(cfg)
+    ds = grounding_set(paths, "train", cfg, recipe)
+    torch.manual_seed(0)
+    model = build_teacher(cfg, recipe, paths["language_dir"], ds.feature_dim, 0).eval()
+    return model, collate([ds[0]], {"sentences": cfg["lang_num_max"]})
+
+
+def test_decoder_memory_of_one_row_is_the_candidate_vector():
+    """A (M, H) candidate and the same as one memory row (M, 1, H) give the same logits: the authors' decoder is
+    unchanged by the memory form `decoder_reads_own` uses."""
+    torch.manual_seed(0)
+    dec = ReconstructionDecoder(vocab_size=11, hidden=16, layers=3, heads=8).eval()
+    words, masked = torch.randn(4, 5, 16), torch.rand(4, 5) < 0.4
+    pad, cand = torch.zeros(4, 5, dtype=torch.bool), torch.randn(4, 16)
+    torch.testing.assert_close(dec(words, masked, pad, cand), dec(words, masked, pad, cand[:, None]))
+
+
+def test_decoder_reads_own_gives_the_decoder_the_candidates_own_feature(tiny_grounding):
+    """With decoder_reads_own the reconstruction scores move when only a candidate's own feature changes while
+    the relation encoder's output is held fixed; the paper's decoder reads the output alone, so its scores stay.
+    The switch adds no parameter."""
+    moved, sizes = {}, {}
+    for own in (False, True):
+        model, batch = _tiny_teacher_and_batch(tiny_grounding, decoder_reads_own=own)
+        sizes[own] = sum(p.numel() for p in model.parameters())
+        fixed = model.relation(batch["features"], batch["corners"], batch["prop_mask"])
+        model.relation.forward = lambda *a, **k: fixed   # the relation output no longer depends on the features
+        other = dict(batch, features=batch["features"] + 1.0)
+        with torch.no_grad():
+            a, b = model(batch)["recon"], model(other)["recon"]
+        ok = torch.isfinite(a)
+        moved[own] = float((a[ok] - b[ok]).abs().max())
+    assert moved[False] == 0.0 and moved[True] > 1e-4
+    assert sizes[True] == sizes[False]
+
+
 def test_positions_as_tensor2tensor():
     pe = tensor2tensor_positions(5, 8, "cpu")
     assert torch.equal(pe[0], torch.zeros(8))  # position 0 is the padding index
@@ -170,18 +213,9 @@ def test_mil_nce_hand_case():
 def test_own_feature_match_scores_each_proposal_by_its_own_feature(tiny_grounding):
     """With own_feature_match the coarse stage's sentence-proposal term (and MIL-NCE's input) of a proposal does not
     move when another proposal of the scene changes; on the relation encoder's output (the paper) it does."""
-    from ws3dvg.grounding.data import collate, grounding_set
-    from ws3dvg.grounding.recipe import Recipe
-    from ws3dvg.grounding.teacher import build_teacher
-
     moved = {}
     for own in (False, True):
-        cfg = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], own_feature_match=own))
-        recipe = Recipe.from_params(cfg)
-        ds = grounding_set(tiny_grounding, "train", cfg, recipe)
-        torch.manual_seed(0)
-        model = build_teacher(cfg, recipe, tiny_grounding["language_dir"], ds.feature_dim, 0).eval()
-        batch = collate([ds[0]], {"sentences": cfg["lang_num_max"]})
+        model, batch = _tiny_teacher_and_batch(tiny_grounding, own_feature_match=own)
         other = dict(batch, features=batch["features"].clone())
         other["features"][:, 1:] += 1.0          # every proposal but the first changed
         with torch.no_grad():

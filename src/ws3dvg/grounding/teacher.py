@@ -68,7 +68,8 @@ def build_teacher(cfg: dict, recipe: Recipe, language_dir: str, feature_dim: int
     return Teacher(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if cfg["use_multiview"] else 0,
                    class_candidates=recipe.class_candidates, joint_student=recipe.joint_student,
                    own_feature_match=recipe.own_feature_match, coarse_from_fine=recipe.coarse_from_fine,
-                   relation_distance_bias=recipe.relation_distance_bias)
+                   relation_distance_bias=recipe.relation_distance_bias,
+                   decoder_reads_own=recipe.decoder_reads_own)
 
 
 @torch.no_grad()

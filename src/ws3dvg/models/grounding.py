@@ -302,7 +302,8 @@ class _Layers(nn.Module):
 class ReconstructionDecoder(nn.Module):
     """Masked keyword reconstruction from one candidate (the authors' ReconstructModule): word features
     (those at `masked` positions replaced by the learned mask vector) plus sinusoidal positions, a 3-layer
-    causal decoder cross-attending to the candidate's feature (a memory of length 1), vocabulary logits."""
+    causal decoder cross-attending to the candidate's feature (a memory of length 1; two rows with our
+    `decoder_reads_own`), vocabulary logits."""
 
     def __init__(self, vocab_size: int, hidden: int = 288, layers: int = 3, heads: int = 8, dropout: float = 0.2):
         super().__init__()
@@ -312,10 +313,10 @@ class ReconstructionDecoder(nn.Module):
         self.vocab_fc = nn.Linear(hidden, vocab_size)
 
     def forward(self, words: torch.Tensor, masked: torch.Tensor, pad: torch.Tensor, candidate: torch.Tensor):
-        """words (M, L, H), masked/pad (M, L) bool, candidate (M, H) -> logits (M, L, V)."""
+        """words (M, L, H), masked/pad (M, L) bool, candidate (M, H) or memory rows (M, R, H) -> logits (M, L, V)."""
         x = torch.where(masked[..., None], self.mask_vec.to(words.dtype), words)
         x = x + tensor2tensor_positions(words.shape[1], words.shape[-1], words.device).to(words.dtype)
-        memory = candidate[:, None, :]
+        memory = candidate[:, None, :] if candidate.dim() == 2 else candidate
         for layer in self.reconstruct_trans.decoder_layers:
             x = layer(x, pad, memory)
         return self.vocab_fc(x)
@@ -447,7 +448,8 @@ class Teacher(nn.Module):
 
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
                  multiview_dim: int = 0, class_candidates: bool = False, joint_student: bool = True,
-                 own_feature_match: bool = False, coarse_from_fine: bool = False, relation_distance_bias: bool = False):
+                 own_feature_match: bool = False, coarse_from_fine: bool = False, relation_distance_bias: bool = False,
+                 decoder_reads_own: bool = False):
         super().__init__()
         h = cfg["hidden"]
         self.cfg = cfg
@@ -455,6 +457,8 @@ class Teacher(nn.Module):
         # our own_feature_match: sentence and proposal are matched (MIL-NCE, the coarse score) on each proposal's own
         # feature, before the relation encoder mixes in its scene
         self.own_feature_match = own_feature_match
+        # our decoder_reads_own: the decoder's memory is [own feature, relation output] per candidate, not the output alone
+        self.decoder_reads_own = decoder_reads_own
         self.language = LanguageEncoder(vocab_size, cfg["embedding_dim"] if embeddings is None else embeddings.shape[1],
                                         h, embeddings=embeddings)
         self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim, distance_bias=relation_distance_bias)
@@ -513,7 +517,11 @@ class Teacher(nn.Module):
         # all candidates of all sentences in one decoder pass: rows (B * S * K)
         m = n * k
         rep = lambda t: t.view(n, 1, *t.shape[1:]).expand(n, k, *t.shape[1:]).reshape(m, *t.shape[1:])  # noqa: E731
-        logits = self.decoder(rep(words), rep(hidden), rep(~real), gather_rows(prop, cand).reshape(m, -1))
+        memory = gather_rows(prop, cand).reshape(m, 1, -1)
+        if self.decoder_reads_own:
+            own = out["matched"] if self.own_feature_match else self.relation.own(batch["features"])
+            memory = torch.cat([gather_rows(own, cand).reshape(m, 1, -1), memory], 1)
+        logits = self.decoder(rep(words), rep(hidden), rep(~real), memory)
         out["recon_logits"] = logits.view(b, s, k, length, -1)
         score = reconstruction_score(logits, rep(ids), rep(tokens)).view(b, s, k)
         out["recon"] = score.masked_fill(~cand_valid, float("inf"))
