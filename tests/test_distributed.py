@@ -204,8 +204,10 @@ def test_two_ranks_take_the_one_process_grounding_step(tiny_grounding, tmp_path,
     assert one["terms"].keys() == two["terms"].keys()
     for k in one["terms"]:
         assert two["terms"][k] == pytest.approx(one["terms"][k], rel=1e-5, abs=1e-6), k
+    # atol: float sums in another order (an AVX-512 CPU: 2 of 2048 decoder weights off by 2.8e-6 after the step);
+    # a wrong reduction across ranks moves weights by the order of the step itself (lr 0.1 x gradient, ~1e-3)
     for k, v in one["state"].items():
-        torch.testing.assert_close(two["state"][k], v, rtol=1e-4, atol=1e-6, msg=k)
+        torch.testing.assert_close(two["state"][k], v, rtol=1e-4, atol=1e-5, msg=k)
 
 
 def _train_teacher(paths: dict, out_dir: str, epochs: int) -> None:
