@@ -159,6 +159,32 @@ def test_hard_distillation_takes_the_best_valid_candidate():
     assert float(got) == pytest.approx(float(ce0), rel=1e-6)
 
 
+def test_keep_rank_rewards_adds_the_cross_entropy_to_the_rank_rewards():
+    """keep_rank_rewards: the student's loss is hard_distillation's cross-entropy plus the authors' rank-reward loss
+    (hand case as above); without hard_distillation the rank rewards alone, whatever the switch."""
+    from ws3dvg.grounding.losses import student_distillation
+    from ws3dvg.grounding.recipe import Recipe
+
+    scores = torch.tensor([[[1.0, 2.0, 0.0, -1.0], [0.5, 0.0, 0.0, 0.0]]])
+    cand = torch.tensor([[[1, 0, 3], [2, 3, 0]]])
+    recon = torch.tensor([[[float("inf"), 0.2, 0.9], [0.1, 0.3, float("inf")]]])   # invalid slots: inf, as the
+    valid = torch.tensor([[[False, True, True], [True, True, False]]])                #   teacher writes them
+    sm = torch.ones(1, 2, dtype=torch.bool)
+    # hard: sentence 0's best valid is slot 1 (0.2 -> proposal 0), sentence 1's slot 0 (0.1 -> proposal 2)
+    hard = (-torch.log_softmax(scores[0, 0], 0)[0] - torch.log_softmax(scores[0, 1], 0)[2]) / 2
+    # rank rewards over K = 3, (linspace(0.1, 1, 3) ** 2 by rank from the worst): sentence 0 gives slot 2 (0.9)
+    # 0.3025 and slot 1 (0.2) 1.0; sentence 1 gives slot 1 (0.3) 0.3025 and slot 0 (0.1) 1.0; / 2 sentences / K
+    lp0, lp1 = torch.log_softmax(scores[0, 0], 0), torch.log_softmax(scores[0, 1], 0)
+    soft = -(0.3025 * lp0[3] + 1.0 * lp0[0] + 0.3025 * lp1[3] + 1.0 * lp1[2]) / 2 / 3
+    args = (scores, cand, recon, valid, sm)
+    both = student_distillation(Recipe(hard_distillation=True, keep_rank_rewards=True))(*args)
+    assert float(both) == pytest.approx(float(hard + soft), rel=1e-5)
+    assert float(student_distillation(Recipe(hard_distillation=True))(*args)) == pytest.approx(float(hard), rel=1e-5)
+    for keep in (False, True):
+        alone = student_distillation(Recipe(keep_rank_rewards=keep))(*args)
+        assert float(alone) == pytest.approx(float(soft), rel=1e-5)
+
+
 def test_coarse_from_fine_loss_hand_case():
     # 3 sentences x 2 candidates. Sentence 0: base (1, 3) + learned (0.5, 0), the fine stage chose candidate 1:
     # -log softmax(1.5, 3)[1] = log(1 + e^-1.5); sentence 1: one valid candidate, nothing to order; sentence 2:

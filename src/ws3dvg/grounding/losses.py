@@ -132,9 +132,19 @@ def coarse_from_fine_loss(base: torch.Tensor, learned: torch.Tensor, fine: torch
     return (ce * ok).sum() / ok.sum().clamp_min(1)
 
 
+def hard_and_rank_reward_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch.Tensor:
+    """Our `keep_rank_rewards`: the cross-entropy toward the teacher's best candidate plus the authors' rank-reward
+    loss over all K. The rewards spread the target over every candidate of the predicted class (a class-level
+    target), which the cross-entropy alone drops. Same shapes as distillation_loss."""
+    return hard_distillation_loss(scores, candidates, recon, cand_valid, sent_mask) + \
+        distillation_loss(scores, candidates, recon, cand_valid, sent_mask)
+
+
 def student_distillation(recipe: Recipe):
     """The loss a weakly supervised student learns the teacher's ranking by."""
-    return hard_distillation_loss if recipe.hard_distillation else distillation_loss
+    if recipe.hard_distillation:
+        return hard_and_rank_reward_loss if recipe.keep_rank_rewards else hard_distillation_loss
+    return distillation_loss
 
 
 def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe = Recipe()) -> tuple[torch.Tensor, dict]:
