@@ -40,12 +40,12 @@ def check_teacher_reuse(todo: list[tuple[str, dict]]) -> None:
     """A `teacher_from` variant runs only distill and evaluate over its source's teacher.pt, and distill reads the
     recipe (teacher.departures) and the teacher's sizes from that checkpoint, never from params.yaml. A teacher.*
     setting that differs from its source's would be silently ignored, so it stops the run here."""
-    sets_of = dict(todo)
+    sets_of, order = dict(todo), {name: i for i, (name, _) in enumerate(todo)}
     for name, sets in todo:
         source = sets.get("teacher_from")
         if source is None:
             continue
-        if source not in sets_of or [n for n, _ in todo].index(source) > [n for n, _ in todo].index(name):
+        if order.get(source, len(todo)) > order[name]:
             raise SystemExit(f"variant {name}: teacher_from={source} names no variant listed before it")
         differ = sorted(k for k, v in sets.items()
                         if k.startswith("teacher.") and sets_of[source].get(k) != v)

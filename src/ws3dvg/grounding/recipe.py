@@ -42,13 +42,13 @@ class Recipe:
     recon_valid_half: the reconstruction loss over each sentence's valid candidates, the best half of them after the
       first epochs, averaged per sentence (the paper: the best K // 2 of K; the same where all K are valid, as
       theirs always are, but under class_candidates it keeps nearly every candidate).
+    decoder_reads_own: the fine stage's decoder cross-attends to two memory rows per candidate, its own feature (the
+      relation encoder's input projection) beside the relation encoder's output (the paper: the output alone, in
+      which box embeddings and attention can outweigh the object's own feature; benchmarks/probe_models.py).
     keep_rank_rewards: with hard_distillation, the authors' rank-reward loss stays and the cross-entropy is added to it
       (hard alone: the student learns one object per sentence and loses the class-level target that the rewards
       spread over all of the sentence's candidates). Without hard_distillation it changes nothing: the rank rewards
       are then the whole loss.
-    decoder_reads_own: the fine stage's decoder cross-attends to two memory rows per candidate, its own feature (the
-      relation encoder's input projection) beside the relation encoder's output (the paper: the output alone, in
-      which box embeddings and attention can outweigh the object's own feature; benchmarks/probe_models.py).
     """
 
     box_colour: bool = False
