@@ -122,6 +122,63 @@ def test_decoder_reads_own_gives_the_decoder_the_candidates_own_feature(tiny_gro
     assert sizes[True] == sizes[False]
 
 
+def test_decoder_reads_scene_reconstructs_from_the_candidates_surroundings(tiny_grounding):
+    """With decoder_reads_scene, once its gates have opened, a candidate's reconstruction score moves when another
+    proposal's class or place changes while the relation encoder's output is held fixed; another proposal's feature
+    alone moves nothing. With the gates at their start (0), and without the switch, nothing moves. The switch adds
+    only the SceneReader, made after every other module: the rest of the teacher starts from the same weights."""
+    moved, params = {}, {}
+    for case in ("off", "closed", "open"):
+        model, batch = _tiny_teacher_and_batch(tiny_grounding, decoder_reads_scene=case != "off")
+        params[case] = {k: v.clone() for k, v in model.named_parameters()}
+        fixed = model.relation(batch["features"], batch["corners"], batch["prop_mask"])
+        model.relation.forward = lambda *a, **k: fixed   # the relation output no longer depends on its inputs
+        with torch.no_grad():
+            if case == "open":  # as after training
+                model.scene.gate.fill_(0.5)
+            base = model(batch)
+            cand = base["candidates"][0, 0, 0]
+            other = next(j for j in range(batch["prop_mask"].shape[1])
+                         if bool(batch["prop_mask"][0, j]) and j != int(cand))
+            features, corners = batch["features"].clone(), batch["corners"].clone()
+            scores = batch["class_scores"].clone()
+            features[0, other] += 1.0
+            corners[0, other] += torch.tensor([1.5, -0.5, 0.0])
+            scores[0, other] = scores[0, other].roll(1)
+            got = {"feature": model(dict(batch, features=features))["recon"],
+                   "class": model(dict(batch, class_scores=scores))["recon"],
+                   "place": model(dict(batch, corners=corners))["recon"]}
+        ok = torch.isfinite(base["recon"])
+        moved[case] = {k: float((v[ok] - base["recon"][ok]).abs().max()) for k, v in got.items()}
+    assert moved["off"] == moved["closed"] == {"feature": 0.0, "class": 0.0, "place": 0.0}
+    assert moved["open"]["feature"] == 0.0 and moved["open"]["class"] > 1e-5 and moved["open"]["place"] > 1e-5
+    extra = set(params["open"]) - set(params["off"])
+    assert extra and all(k.startswith("scene.") for k in extra)
+    for k, v in params["off"].items():
+        torch.testing.assert_close(params["open"][k], v, rtol=0, atol=0)
+
+
+def test_scene_reader_rows_by_hand():
+    """SceneReader.rows: two proposals and a padding slot, seen from candidate 1; each row is what_j + where(pair(c, j))
+    (here: the class scores and the distance and floor distance), the padding marked absent."""
+    from ws3dvg.models.grounding import SceneReader
+
+    reader = SceneReader(num_class=2, hidden=2, heads=1, layers=1)
+    with torch.no_grad():
+        reader.what.weight.copy_(torch.eye(2))
+        reader.what.bias.zero_()
+    del reader.where
+    reader.where = lambda pair: pair[..., 3:5]
+    scores = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]])         # (B=1, P=3, C=2)
+    centres = torch.tensor([[[0.0, 0.0, 0.0], [3.0, 4.0, 0.0], [9.0, 9.0, 9.0]]])
+    corners = centres[:, :, None, :] + torch.tensor([[-0.5, -0.5, -0.5], [0.5, 0.5, 0.5]]).repeat(4, 1)
+    rows, absent = reader.rows(scores, corners, torch.tensor([[True, True, False]]), torch.tensor([[[1]]]))
+    assert rows.shape == (1, 1, 1, 3, 2)
+    torch.testing.assert_close(rows[0, 0, 0, 0], torch.tensor([1.0 + 5.0, 0.0 + 5.0]))
+    torch.testing.assert_close(rows[0, 0, 0, 1], torch.tensor([0.0, 1.0]))  # itself: offset 0
+    assert absent[0, 0, 0].tolist() == [False, False, True]
+
+
 def test_positions_as_tensor2tensor():
     pe = tensor2tensor_positions(5, 8, "cpu")
     assert torch.equal(pe[0], torch.zeros(8))  # position 0 is the padding index

@@ -69,7 +69,7 @@ def build_teacher(cfg: dict, recipe: Recipe, language_dir: str, feature_dim: int
                    class_candidates=recipe.class_candidates, joint_student=recipe.joint_student,
                    own_feature_match=recipe.own_feature_match, coarse_from_fine=recipe.coarse_from_fine,
                    relation_distance_bias=recipe.relation_distance_bias,
-                   decoder_reads_own=recipe.decoder_reads_own)
+                   decoder_reads_own=recipe.decoder_reads_own, decoder_reads_scene=recipe.decoder_reads_scene)
 
 
 @torch.no_grad()

@@ -303,7 +303,8 @@ class ReconstructionDecoder(nn.Module):
     """Masked keyword reconstruction from one candidate (the authors' ReconstructModule): word features
     (those at `masked` positions replaced by the learned mask vector) plus sinusoidal positions, a 3-layer
     causal decoder cross-attending to the candidate's feature (a memory of length 1; two rows with our
-    `decoder_reads_own`), vocabulary logits."""
+    `decoder_reads_own`), vocabulary logits. Our `decoder_reads_scene` passes `scene`: after each layer, a gated
+    read of the candidate's surroundings (SceneReader)."""
 
     def __init__(self, vocab_size: int, hidden: int = 288, layers: int = 3, heads: int = 8, dropout: float = 0.2):
         super().__init__()
@@ -312,13 +313,18 @@ class ReconstructionDecoder(nn.Module):
         self.reconstruct_trans = _Layers(hidden, heads, layers, dropout)
         self.vocab_fc = nn.Linear(hidden, vocab_size)
 
-    def forward(self, words: torch.Tensor, masked: torch.Tensor, pad: torch.Tensor, candidate: torch.Tensor):
-        """words (M, L, H), masked/pad (M, L) bool, candidate (M, H) or memory rows (M, R, H) -> logits (M, L, V)."""
+    def forward(self, words: torch.Tensor, masked: torch.Tensor, pad: torch.Tensor, candidate: torch.Tensor,
+                scene: tuple | None = None):
+        """words (M, L, H), masked/pad (M, L) bool, candidate (M, H) or memory rows (M, R, H), scene (reader,
+        rows (M, P, H), absent (M, P)) -> logits (M, L, V)."""
         x = torch.where(masked[..., None], self.mask_vec.to(words.dtype), words)
         x = x + tensor2tensor_positions(words.shape[1], words.shape[-1], words.device).to(words.dtype)
         memory = candidate[:, None, :] if candidate.dim() == 2 else candidate
-        for layer in self.reconstruct_trans.decoder_layers:
+        for i, layer in enumerate(self.reconstruct_trans.decoder_layers):
             x = layer(x, pad, memory)
+            if scene is not None:
+                reader, rows, absent = scene
+                x = reader.read(i, x, rows, absent)
         return self.vocab_fc(x)
 
 
@@ -449,7 +455,7 @@ class Teacher(nn.Module):
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
                  multiview_dim: int = 0, class_candidates: bool = False, joint_student: bool = True,
                  own_feature_match: bool = False, coarse_from_fine: bool = False, relation_distance_bias: bool = False,
-                 decoder_reads_own: bool = False):
+                 decoder_reads_own: bool = False, decoder_reads_scene: bool = False):
         super().__init__()
         h = cfg["hidden"]
         self.cfg = cfg
@@ -470,6 +476,11 @@ class Teacher(nn.Module):
         # teacher trains exactly as without it
         emb_dim = cfg["embedding_dim"] if embeddings is None else embeddings.shape[1]
         self.coarse_head = nn.Parameter(torch.zeros(emb_dim, h)) if coarse_from_fine else None
+        # our decoder_reads_scene: after each decoder layer a gated read of every proposal of the candidate's scene,
+        # what it is and where it lies from the candidate (SceneReader); made last, so the other modules draw the
+        # same initial weights as without it
+        self.scene = SceneReader(self.language.lang_cls[0].out_features, h, 8,
+                                 len(self.decoder.reconstruct_trans.decoder_layers)) if decoder_reads_scene else None
 
     def forward(self, batch: dict, random_mask: float = 0.0, draws: dict | None = None) -> dict:
         """One pass: encoders, coarse top-K, the reconstruction score of every candidate (and, trained jointly,
@@ -521,7 +532,11 @@ class Teacher(nn.Module):
         if self.decoder_reads_own:
             own = out["matched"] if self.own_feature_match else self.relation.own(batch["features"])
             memory = torch.cat([gather_rows(own, cand).reshape(m, 1, -1), memory], 1)
-        logits = self.decoder(rep(words), rep(hidden), rep(~real), memory)
+        scene = None
+        if self.scene is not None:
+            rows, absent = self.scene.rows(batch["class_scores"], batch["corners"], batch["prop_mask"], cand)
+            scene = (self.scene, rows.reshape(m, rows.shape[-2], -1).to(memory.dtype), absent.reshape(m, -1))
+        logits = self.decoder(rep(words), rep(hidden), rep(~real), memory, scene)
         out["recon_logits"] = logits.view(b, s, k, length, -1)
         score = reconstruction_score(logits, rep(ids), rep(tokens)).view(b, s, k)
         out["recon"] = score.masked_fill(~cand_valid, float("inf"))
@@ -530,6 +545,39 @@ class Teacher(nn.Module):
 
 # --------------------------------------------------------------------------------------------------
 # the teacher's pieces without parameters
+
+class SceneReader(nn.Module):
+    """Our decoder_reads_scene: the fine stage's decoder reads each candidate's surroundings. Every proposal j of
+    the scene becomes a row as candidate c sees it: what j is (a linear embedding of the detector's class scores)
+    plus where it lies (an MLP of pair_geometry(c, j): offset, distance, floor distance; j = c is the row at offset
+    0). After each decoder layer the words cross-attend to these rows, added through a gate that starts at 0
+    (tanh(0)): the decoder starts as without it, and its attention to the candidate's own memory is never shared
+    with the scene. (Rows appended to that memory instead diluted it: the fine stage lost attribute rows on the
+    CPU main job; RESULTS "The decoder reads the scene".) Not the other proposals' features: the anchor of
+    "closest to the [sink]" is named by its class, and their colours would answer for the candidate's."""
+
+    def __init__(self, num_class: int, hidden: int, heads: int, layers: int):
+        super().__init__()
+        self.what = nn.Linear(num_class, hidden)
+        self.where = nn.Sequential(nn.Linear(PAIR_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        self.attn = nn.ModuleList(InProjAttention(hidden, heads) for _ in range(layers))
+        self.gate = nn.Parameter(torch.zeros(layers))
+
+    def rows(self, class_scores: torch.Tensor, corners: torch.Tensor, prop_mask: torch.Tensor,
+             cand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """class_scores (B, P, C), corners (B, P, 8, 3), prop_mask (B, P), cand (B, S, K) -> rows (B, S, K, P, H)
+        and `absent` (B, S, K, P), True for padding proposals."""
+        b = prop_mask.shape[0]
+        pair = pair_geometry(corners)                                          # (B, P, P, F): centre_j - centre_i
+        seen = pair[torch.arange(b, device=cand.device)[:, None, None], cand]  # (B, S, K, P, F) from each candidate
+        what = self.what(class_scores.to(self.what.weight.dtype))
+        rows = what[:, None, None] + self.where(seen.to(what.dtype))
+        return rows, (~prop_mask)[:, None, None, :].expand(cand.shape + prop_mask.shape[1:])
+
+    def read(self, i: int, x: torch.Tensor, rows: torch.Tensor, absent: torch.Tensor) -> torch.Tensor:
+        """Layer i's gated read: x (M, L, H) + tanh(gate_i) * attention(x -> rows)."""
+        return x + torch.tanh(self.gate[i]).to(x.dtype) * self.attn[i](x, rows, absent)
+
 
 def word_bag(language: "LanguageEncoder", ids: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
     """Each sentence's mean word vector over its real words, float32: (N, L) -> (N, E)."""
