@@ -544,7 +544,7 @@ class Teacher(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------
-# the teacher's pieces without parameters
+# the fine stage's view of the candidate's surroundings (our decoder_reads_scene)
 
 class SceneReader(nn.Module):
     """Our decoder_reads_scene: the fine stage's decoder reads each candidate's surroundings. Every proposal j of
@@ -578,6 +578,9 @@ class SceneReader(nn.Module):
         """Layer i's gated read: x (M, L, H) + tanh(gate_i) * attention(x -> rows)."""
         return x + torch.tanh(self.gate[i]).to(x.dtype) * self.attn[i](x, rows, absent)
 
+
+# --------------------------------------------------------------------------------------------------
+# the teacher's pieces without parameters
 
 def word_bag(language: "LanguageEncoder", ids: torch.Tensor, word_mask: torch.Tensor) -> torch.Tensor:
     """Each sentence's mean word vector over its real words, float32: (N, L) -> (N, E)."""
