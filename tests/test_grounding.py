@@ -123,10 +123,11 @@ def test_decoder_reads_own_gives_the_decoder_the_candidates_own_feature(tiny_gro
 
 
 def test_decoder_reads_scene_reconstructs_from_the_candidates_surroundings(tiny_grounding):
-    """With decoder_reads_scene, once its gates have opened, a candidate's reconstruction score moves when another
-    proposal's class or place changes while the relation encoder's output is held fixed; another proposal's feature
-    alone moves nothing. With the gates at their start (0), and without the switch, nothing moves. The switch adds
-    only the SceneReader, made after every other module: the rest of the teacher starts from the same weights."""
+    """With decoder_reads_scene, once its read's output projection is no longer zero, a candidate's reconstruction
+    score moves when another proposal's class or place changes while the relation encoder's output is held fixed;
+    another proposal's feature alone moves nothing. With the projection at its start (0), and without the switch,
+    nothing moves. The switch adds only the SceneReader, made after every other module: the rest of the teacher
+    starts from the same weights."""
     moved, params = {}, {}
     for case in ("off", "closed", "open"):
         model, batch = _tiny_teacher_and_batch(tiny_grounding, decoder_reads_scene=case != "off")
@@ -134,8 +135,9 @@ def test_decoder_reads_scene_reconstructs_from_the_candidates_surroundings(tiny_
         fixed = model.relation(batch["features"], batch["corners"], batch["prop_mask"])
         model.relation.forward = lambda *a, **k: fixed   # the relation output no longer depends on its inputs
         with torch.no_grad():
-            if case == "open":  # as after training
-                model.scene.gate.fill_(0.5)
+            if case == "open":  # as after training: the read's output projection no longer zero
+                for attn in model.scene.attn:
+                    torch.nn.init.normal_(attn.out_proj.weight, std=0.1)
             base = model(batch)
             cand = base["candidates"][0, 0, 0]
             other = next(j for j in range(batch["prop_mask"].shape[1])

@@ -49,11 +49,11 @@ class Recipe:
       (hard alone: the student learns one object per sentence and loses the class-level target that the rewards
       spread over all of the sentence's candidates). Without hard_distillation it changes nothing: the rank rewards
       are then the whole loss.
-    decoder_reads_scene: after each decoder layer a gated cross-attention reads every proposal of the candidate's
-      scene, an embedding of its class scores plus one of its offset and distance from the candidate, so the anchor
-      of a relation ("the chair closest to the [door]") is reconstructed from what lies around the candidate (the
-      paper: the candidate's one vector, into which the relation encoder's attention must have folded its
-      neighbours).
+    decoder_reads_scene: after each decoder layer a cross-attention (starting at zero) reads every proposal of the
+      candidate's scene, an embedding of its class scores plus one of its offset and distance from the candidate,
+      so the anchor of a relation ("the chair closest to the [door]") is reconstructed from what lies around the
+      candidate (the paper: the candidate's one vector, into which the relation encoder's attention must have
+      folded its neighbours).
     """
 
     box_colour: bool = False
