@@ -479,8 +479,11 @@ class Teacher(nn.Module):
         # our decoder_reads_scene: after each decoder layer a read of every proposal of the candidate's scene,
         # what it is and where it lies from the candidate (SceneReader); made last, so the other modules draw the
         # same initial weights as without it
-        self.scene = SceneReader(self.language.lang_cls[0].out_features, h, 8,
-                                 len(self.decoder.reconstruct_trans.decoder_layers)) if decoder_reads_scene else None
+        self.scene = None
+        if decoder_reads_scene:  # as many heads and layers as the decoder it reads beside
+            layers = self.decoder.reconstruct_trans.decoder_layers
+            self.scene = SceneReader(self.language.lang_cls[0].out_features, h, layers[0].encoder_attn.heads,
+                                     len(layers))
 
     def forward(self, batch: dict, random_mask: float = 0.0, draws: dict | None = None) -> dict:
         """One pass: encoders, coarse top-K, the reconstruction score of every candidate (and, trained jointly,
