@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 import yaml
@@ -55,3 +58,28 @@ def test_atomic_dir(tmp_path):
     with atomic_dir(d) as tmp:
         (tmp / "new").write_text("y")
     assert [p.name for p in d.iterdir()] == ["new"] and len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.mark.parametrize("chain", [
+    ["params-gpu.yaml"],
+    ["params-gpu.yaml", "params-gpu-detector.yaml"],
+    ["params-gpu.yaml", "params-world-v2.yaml"],
+    ["params-gpu.yaml", "params-scanrefer-scale.yaml", "params-world-v2.yaml"],
+])
+def test_benchmark_overlays_are_valid_params(chain):
+    # the overlays the benchmark scripts apply, in their order: a misspelt or stale key fails here, not on a GPU
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "overlay_params.py"),
+                          *(str(REPO / "benchmarks" / name) for name in chain)],
+                         capture_output=True, text=True, check=True).stdout
+    params = yaml.safe_load(out)
+    validate_params(params)
+    if "params-world-v2.yaml" in chain:
+        assert params["synth"]["world"] == 2 and params["teacher"]["departures"]["decoder_reads_own"] is True
+
+
+def test_benchmark_overlay_with_a_stale_key_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("teacher:\n  departures:\n    decoder_reads_everything: true\n")
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "overlay_params.py"), str(bad)],
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and "decoder_reads_everything" in run.stderr
