@@ -183,8 +183,13 @@ def main() -> None:
         out["appearance"] = appearance_probes(
             *(object_appearance(args.preprocessed, args.multiview, splits[s], objects) for s in ("train", "val")))
     print(json.dumps(out, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
+    write_json(out, args.json)
+
+
+def write_json(out: dict, path: str | None) -> None:
+    """The probes' table to `path` (the scripts' --json), when one is given."""
+    if path:
+        with open(path, "w") as f:
             json.dump(out, f, indent=1)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_features import classify_attributes, load, probe, read_objects  # noqa: E402
+from probe_features import classify_attributes, load, probe, read_objects, write_json  # noqa: E402
 
 from ws3dvg.detection.proposals import cache_mode  # noqa: E402
 from ws3dvg.engine.training import load_weights  # noqa: E402
@@ -97,9 +97,7 @@ def main() -> None:
                                                                {"probe": (tr, te)}, min_val=10)
         out["models"][path] = row
         print(path, json.dumps(row), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    write_json(out, args.json)
 
 
 if __name__ == "__main__":

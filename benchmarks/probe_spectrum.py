@@ -15,7 +15,7 @@ import argparse
 import json
 
 import numpy as np
-from probe_features import load, r2, read_objects, ridge
+from probe_features import load, r2, read_objects, ridge, write_json
 
 BANDS = [(0, 8), (8, 32), (32, 64), (64, None)]
 
@@ -59,9 +59,7 @@ def main() -> None:
     tr, te = (load(f"{args.proposals}/{s}.h5", args.preprocessed, objects) for s in ("train", "val"))
     out = spectrum(tr, te)
     print(json.dumps(out, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    write_json(out, args.json)
 
 
 if __name__ == "__main__":
