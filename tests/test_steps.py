@@ -47,13 +47,16 @@ def _train(paths, out_dir, step, epochs=3):
 
 
 @cuda
-def test_graph_steps_give_the_eager_losses(tiny_grounding):
+@pytest.mark.parametrize("switches", [{}, {"decoder_reads_own": True, "decoder_reads_scene": True}],
+                         ids=["default", "decoder_reads_own+scene"])
+def test_graph_steps_give_the_eager_losses(tiny_grounding, switches):
     """The same weights, batches and RNG stream: the first steps' loss terms agree, replayed or eager. (Weights
     after whole epochs are no fair comparison: float-level differences between kernels flip top-K and rank
-    decisions, and training diverges from there, eager against eager on two GPUs too.)"""
+    decisions, and training diverges from there, eager against eager on two GPUs too.) Also with the decoder's
+    extra reads, whose scene rows are built inside the captured step."""
     from ws3dvg.engine.training import StepRunner, make_optimizer
 
-    cfg = dict(TINY_GROUNDING, amp=False)
+    cfg = dict(TINY_GROUNDING, amp=False, departures=dict(TINY_GROUNDING["departures"], **switches))
     ds = grounding_set(tiny_grounding, "train", cfg, Recipe.from_params(cfg))
     sizes = ds.static_sizes()
     items = [ds[i] for i in range(len(ds))]
