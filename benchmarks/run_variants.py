@@ -8,9 +8,10 @@ DIR holds data/language, data/proposals (gt), data/proposals_oracle and boxes.h5
 is a pipeline root that has run through cache_detector (then data/preprocessed/scannet.h5 gives the boxes, and
 data/synthetic is linked too, for the world's word vectors).
 A variant is `name: key=value; key=value` with dotted params keys (YAML values); `proposals=oracle` picks the
-oracle cache; `teacher_from=OTHER` reuses variant OTHER's trained teacher (listed before it, run with --parallel 1)
-and runs only distill and evaluate, for variants that change nothing before the students. Writes one JSON: per
-variant its settings, stage wall times, teacher metrics and the eval table.
+oracle cache; `teacher_from=OTHER` reuses variant OTHER's trained teacher (listed before it, run with --parallel 1,
+or run by an earlier call in the same --work folder; its teacher settings must be OTHER's) and runs only distill
+and evaluate, for variants that change nothing before the students. Writes one JSON: per variant its settings,
+stage wall times, teacher metrics and the eval table.
 """
 
 from __future__ import annotations
@@ -36,17 +37,22 @@ def parse(spec: str) -> tuple[str, dict]:
     return name.strip(), sets
 
 
-def check_teacher_reuse(todo: list[tuple[str, dict]]) -> None:
+def check_teacher_reuse(todo: list[tuple[str, dict]], work: Path | None = None) -> None:
     """A `teacher_from` variant runs only distill and evaluate over its source's teacher.pt, and distill reads the
     recipe (teacher.departures) and the teacher's sizes from that checkpoint, never from params.yaml. A teacher.*
-    setting that differs from its source's would be silently ignored, so it stops the run here."""
+    setting that differs from its source's would be silently ignored, so it stops the run here. The source is a
+    variant listed before it, or one an earlier call ran in `work` (world_v2_scale_gpu.sh runs one variant a call);
+    the latter is checked on the written params by `check_reused_params`, once this call's are written."""
     sets_of, order = dict(todo), {name: i for i, (name, _) in enumerate(todo)}
     for name, sets in todo:
         source = sets.get("teacher_from")
         if source is None:
             continue
+        if source not in order and work is not None and (work / source / "params.yaml").exists():
+            continue
         if order.get(source, len(todo)) > order[name]:
-            raise SystemExit(f"variant {name}: teacher_from={source} names no variant listed before it")
+            raise SystemExit(f"variant {name}: teacher_from={source} names no variant listed before it"
+                             + (f", nor one run earlier in {work}" if work is not None else ""))
         differ = sorted(k for k, v in sets.items()
                         if k.startswith("teacher.") and sets_of[source].get(k) != v)
         differ += sorted(k for k, v in sets_of[source].items() if k.startswith("teacher.") and k not in sets)
@@ -54,6 +60,35 @@ def check_teacher_reuse(todo: list[tuple[str, dict]]) -> None:
             raise SystemExit(f"variant {name}: teacher_from={source} reuses {source}'s teacher.pt, whose saved recipe "
                              f"distill reads instead of params.yaml, so these teacher settings would be ignored: "
                              f"{', '.join(differ)}. Give {name} its own teacher (drop teacher_from).")
+
+
+def differences(a: dict, b: dict, prefix: str) -> list[str]:
+    """The dotted keys whose values differ between two nested params sections."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += differences(x, y, f"{prefix}.{k}")
+        elif x != y:
+            out.append(f"{prefix}.{k}")
+    return out
+
+
+def check_reused_params(todo: list[tuple[str, dict]], roots: dict[str, Path], work: Path) -> None:
+    """After `prepare`: each `teacher_from` variant's teacher section equals the one its source trained with."""
+    import yaml
+
+    for name, sets in todo:
+        source = sets.get("teacher_from")
+        if source is None:
+            continue
+        mine = yaml.safe_load((roots[name] / "params.yaml").read_text())["teacher"]
+        theirs = yaml.safe_load((work / source / "params.yaml").read_text())["teacher"]
+        differ = differences(mine, theirs, "teacher")
+        if differ:
+            raise SystemExit(f"variant {name}: teacher_from={source} reuses {source}'s teacher.pt, which trained with "
+                             f"other teacher settings that distill would silently ignore: {', '.join(differ)}. "
+                             f"Set them as {source} did, or give {name} its own teacher.")
 
 
 def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) -> Path:
@@ -119,8 +154,9 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
                TQDM_DISABLE="1", PYTHONUNBUFFERED="1")
     todo = [parse(v) for v in args.variants]
-    check_teacher_reuse(todo)
+    check_teacher_reuse(todo, args.work)
     roots = {name: prepare(name, dict(sets), args.data, args.work, overlays) for name, sets in todo}
+    check_reused_params(todo, roots, args.work)
     running: dict[str, subprocess.Popen] = {}
     pending = [name for name, _ in todo]
     t0 = time.time()

@@ -6,7 +6,8 @@
 # (benchmarks/accuracy_by_fact.py) and what its models' relation encoders keep of each object
 # (benchmarks/probe_models.py).
 #   [UPSTREAM_SETS='--set detector.model=objects ...'] bash benchmarks/world_v2_scale_gpu.sh OUT 'name: key=value; ...' ['name2: ...' ...]
-# A variant `teacher_from=NAME` reuses variant NAME's teacher (run_variants.py): list it after NAME.
+# A variant `teacher_from=NAME` reuses variant NAME's teacher (run_variants.py): list it after NAME, with NAME's
+# teacher settings repeated (each variant runs in its own call; run_variants.py checks them on the written params).
 # Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py) and
 # OUT/NAME-facts.json and OUT/NAME-probe-models.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail

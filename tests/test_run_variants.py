@@ -30,3 +30,30 @@ def test_a_changed_teacher_setting_stops_the_run(spec):
 def test_teacher_from_must_name_an_earlier_variant():
     with pytest.raises(SystemExit, match="names no variant listed before it"):
         run_variants.check_teacher_reuse([run_variants.parse("b: teacher_from=a"), run_variants.parse("a: ")])
+
+
+def test_a_teacher_from_an_earlier_call_is_checked_on_its_written_params(tmp_path):
+    """world_v2_scale_gpu.sh runs one variant a call: the source ran before, in the same work folder."""
+    import yaml
+
+    work = tmp_path / "variants"
+    source, mine = work / "a", work / "b"
+    for root, departures in ((source, {"decoder_reads_scene": True}), (mine, {"decoder_reads_scene": True})):
+        root.mkdir(parents=True)
+        (root / "params.yaml").write_text(yaml.safe_dump({"teacher": {"departures": departures, "epochs": 20},
+                                                          "distill": {"init_from_teacher": root.name == "a"}}))
+    todo = [run_variants.parse("b: teacher_from=a; distill.init_from_teacher=false")]
+    run_variants.check_teacher_reuse(todo, work)  # the source is there: no longer refused for its absence
+    run_variants.check_reused_params(todo, {"b": mine}, work)  # only distill differs: allowed
+    (mine / "params.yaml").write_text(yaml.safe_dump({"teacher": {"departures": {"decoder_reads_scene": False},
+                                                                  "epochs": 20}}))
+    with pytest.raises(SystemExit, match=r"teacher\.departures\.decoder_reads_scene"):
+        run_variants.check_reused_params(todo, {"b": mine}, work)
+    with pytest.raises(SystemExit, match="nor one run earlier in"):
+        run_variants.check_teacher_reuse([run_variants.parse("c: teacher_from=z")], work)
+
+
+def test_differences_name_nested_keys():
+    a = {"departures": {"x": True, "y": False}, "epochs": 20, "only_a": 1}
+    b = {"departures": {"x": True, "y": True}, "epochs": 20}
+    assert run_variants.differences(a, b, "teacher") == ["teacher.departures.y", "teacher.only_a"]
