@@ -120,3 +120,23 @@ def test_spacy_backend_errors_clearly_without_spacy():
 
         with pytest.raises(RuntimeError, match="spaCy is not installed"):
             make_tagger("spacy", [])
+
+
+@pytest.mark.parametrize("sentence, first, every", [
+    # the authors' rule hides the first sentence's attribute words; all_sentences also the later ones'
+    ("this is the blue picture. it is a small one.", ["blue"], ["blue", "small"]),
+    ("the bed is on the left. it is brown and wooden.", ["left"], ["left", "brown", "wooden"]),
+    ("a black chair with black armrests. it is big.", ["black", "black", "armrests"],
+     ["black", "black", "armrests", "big"]),
+    ("the lamp next to the bed", ["bed"], ["bed"]),                 # one sentence: the same either way
+])
+def test_keyword_adjectives_of_every_sentence(tagger, sentence, first, every):
+    tokens = tokenize(sentence)
+    everywhere = RuleTagger(list(tagger.noun_heads), adjectives="all_sentences")
+    assert [tokens[i] for i in tagger.keywords(tokens)] == first
+    assert [tokens[i] for i in everywhere.keywords(tokens)] == every
+
+
+def test_keyword_adjectives_must_be_a_known_scope():
+    with pytest.raises(ValueError, match="keyword adjectives: 'some' is not one of"):
+        RuleTagger(["chair"], adjectives="some")

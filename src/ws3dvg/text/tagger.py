@@ -1,4 +1,5 @@
-"""Keywords to reconstruct: anchor nouns inside prepositional phrases, and first-sentence adjectives.
+"""Keywords to reconstruct: anchor nouns inside prepositional phrases, and first-sentence adjectives (the authors'
+rule; `language.keyword_adjectives: all_sentences` takes every sentence's).
 
 The default tagger is rule-based and needs no model download: its nouns are ScanNet's raw
 category names (from the label table, multi-word names such as "coffee table" included) plus a
@@ -68,7 +69,8 @@ class RuleTagger:
     """Marks keyword positions in a token list. Vectorising is pointless here: sentences are short and
     tagging runs once per description in the masking stage."""
 
-    def __init__(self, categories: Iterable[str], max_lookahead: int = 5, fallback: bool = True):
+    def __init__(self, categories: Iterable[str], max_lookahead: int = 5, fallback: bool = True,
+                 adjectives: str = "first_sentence"):
         nouns: set[tuple[str, ...]] = set()
         for c in categories:
             words = _split(c)
@@ -81,6 +83,7 @@ class RuleTagger:
         self.preps = _by_first_word(_split(p) for p in PREPOSITIONS)
         self.lookahead = max_lookahead
         self.fallback = fallback
+        self.adjectives = _check_adjectives(adjectives)
 
     def _match(self, tokens: Sequence[str], i: int, phrases) -> int:
         """Length of the longest phrase of `phrases` (an index by first word) starting at i, else 0."""
@@ -153,11 +156,12 @@ class RuleTagger:
         return marked
 
     def adjective_positions(self, tokens: Sequence[str]) -> set[int]:
-        end = tokens.index(".") if "." in tokens else len(tokens)
+        end = adjective_end(tokens, self.adjectives)
         return {k for k in range(end) if tokens[k] in ATTRIBUTES}
 
     def keywords(self, tokens: Sequence[str]) -> list[int]:
-        """Sorted keyword positions: PP anchor nouns anywhere, plus first-sentence adjectives.
+        """Sorted keyword positions: PP anchor nouns anywhere, plus first-sentence adjectives (every sentence's
+        with `adjectives="all_sentences"`).
 
         With `fallback` (the default), a description that has neither ("this window is opaque. it is
         brown.") gets the attributes of its later sentences, else the nouns after its first noun
@@ -176,6 +180,22 @@ class RuleTagger:
             nouns.append(range(k, k + n)) if n else None
             k += max(n, 1)
         return sorted(i for r in (nouns[1:] or nouns[:1]) for i in r)  # last resort: the target's own name
+
+
+ADJECTIVE_SCOPES = ("first_sentence", "all_sentences")
+
+
+def _check_adjectives(scope: str) -> str:
+    if scope not in ADJECTIVE_SCOPES:
+        raise ValueError(f"keyword adjectives: {scope!r} is not one of {ADJECTIVE_SCOPES}")
+    return scope
+
+
+def adjective_end(tokens: Sequence[str], scope: str) -> int:
+    """Where the adjectives that become keywords end: the first full stop (the authors' rule), or the end."""
+    if scope == "all_sentences" or "." not in tokens:
+        return len(tokens)
+    return tokens.index(".")
 
 
 def _by_first_word(phrases) -> dict[str, tuple[tuple[str, ...], ...]]:
@@ -209,9 +229,11 @@ def _plural(word: str) -> str:
 
 
 class SpacyTagger:
-    """Optional backend: nouns whose syntactic head is a preposition, adjectives of the first sentence."""
+    """Optional backend: nouns whose syntactic head is a preposition, adjectives of the first sentence (or of
+    every sentence)."""
 
-    def __init__(self, model: str):
+    def __init__(self, model: str, adjectives: str = "first_sentence"):
+        self.adjectives = _check_adjectives(adjectives)
         try:
             import spacy
         except ImportError as exc:
@@ -227,7 +249,7 @@ class SpacyTagger:
         from spacy.tokens import Doc
 
         doc = self.nlp(Doc(self.nlp.vocab, words=list(tokens)))
-        end = tokens.index(".") if "." in tokens else len(tokens)
+        end = adjective_end(tokens, self.adjectives)
         out = set()
         for t in doc:
             if t.pos_ in ("NOUN", "PROPN") and (t.dep_ == "pobj" or (t.dep_ == "compound" and t.head.dep_ == "pobj")):
@@ -239,9 +261,10 @@ class SpacyTagger:
         return sorted(out)
 
 
-def make_tagger(kind: str, categories: Iterable[str], spacy_model: str = "en_core_web_sm", fallback: bool = True):
+def make_tagger(kind: str, categories: Iterable[str], spacy_model: str = "en_core_web_sm", fallback: bool = True,
+                adjectives: str = "first_sentence"):
     if kind == "rules":
-        return RuleTagger(categories, fallback=fallback)
+        return RuleTagger(categories, fallback=fallback, adjectives=adjectives)
     if kind == "spacy":
-        return SpacyTagger(spacy_model)
+        return SpacyTagger(spacy_model, adjectives)
     raise ValueError(f"language.tagger must be 'rules' or 'spacy', got {kind!r}")
