@@ -131,7 +131,9 @@ def test_end_to_end_repro_metrics_diff_and_cli(tmp_path):
     assert teacher_lock((clone / "dvc.lock").read_text()) == teacher_lock(lock)
     diff = run(["dvc", "metrics", "diff", "--json"], clone)
     changed = json.loads(diff)
-    assert any("student" in key for f in changed.values() for key in f), diff
+    # the student's side changed and the teacher's did not (on this tiny val set its accuracy may tie)
+    assert any(f.startswith("metrics/distill_train") for f in changed), diff
+    assert not any("teacher" in f for f in changed), diff
 
     scene = preds[0]["scene_id"]
     res = subprocess.run(["ws3dvg", "ground", "--scene", scene, "--text", "the chair next to the table",
