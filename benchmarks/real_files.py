@@ -109,14 +109,17 @@ def main() -> None:
               f"chance 1/n {np.mean(1 / n):.3f} vs 1/18-class count {np.mean(1 / np.maximum(coarse, 1)):.3f}; "
               f"18-class `others` targets {(table['class18'] == 17).mean():.3f}")
 
-    tagger = RuleTagger(labels.table["raw_category"])
+    tagger = RuleTagger(labels.table["raw_category"], adjectives="first_sentence")
+    every = RuleTagger(labels.table["raw_category"], adjectives="all_sentences")
     for name, path in (("ScanRefer train (tuned on)", sr_rows["train"]), ("ScanRefer test (held out)", sr_rows["test"]),
                        ("Nr3D (held out)", real / "referit3d" / "nr3d_train_sampled1000.csv")):
         toks = ([_parse_tokens(r["token"]) for r in json.loads(path.read_text())] if path.suffix == ".json"
                 else [_parse_tokens(t) for t in pd.read_csv(path)["tokens"]])
-        r = masker_report(toks, tagger)
+        r, e = masker_report(toks, tagger), masker_report(toks, every)
         print(f"- masker, {name}: keyword in {r['with_keyword_share']:.3f} of {r['descriptions']}; anchors "
-              f"{r['anchor_marked']}/{r['anchor_slots']} = {r['anchor_marked_share']:.3f}")
+              f"{r['anchor_marked']}/{r['anchor_slots']} = {r['anchor_marked_share']:.3f}; keywords per description "
+              f"{r['keywords_per_description']:.2f} (first-sentence adjectives) -> {e['keywords_per_description']:.2f} "
+              f"(every sentence's)")
     found = marked = 0
     for path in sorted((real / "referit3d").glob("sr3d_*.csv")):
         df = pd.read_csv(path)

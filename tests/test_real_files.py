@@ -288,6 +288,19 @@ def test_masker_on_real_descriptions(path, tagger):
     assert rep["anchor_marked_share"] >= 0.85, rep
 
 
+def test_every_sentences_adjectives_add_to_the_authors_keywords_on_real_rows(labels, tagger):
+    """On held-out real ScanRefer rows `all_sentences` keeps every keyword of the authors' rule and adds the
+    attribute words of later sentences (3.57 -> 3.99 per description when written)."""
+    from ws3dvg.text.audit import masker_report
+    from ws3dvg.text.tagger import RuleTagger
+
+    every = RuleTagger(labels.table["raw_category"], adjectives="all_sentences")
+    rows = _tokens(SR_TEST)
+    assert all(set(tagger.keywords(t)) <= set(every.keywords(t)) for t in rows)
+    first, more = masker_report(rows, tagger), masker_report(rows, every)
+    assert more["keywords_per_description"] > first["keywords_per_description"] + 0.2, (first, more)
+
+
 def test_masker_marks_sr3d_anchors(tagger):
     """Sr3D names its anchors (`anchors_types`): an independent check of the anchor nouns (held out)."""
     from ws3dvg.text.tagger import singular

@@ -101,8 +101,8 @@ def test_anchor_slots_measurement():
             return [toks.index("board")] if "board" in toks else []
 
     rep = masker_report([tokens, tokenize("a chair.")], Marks())
-    assert rep == {"descriptions": 2, "with_keyword_share": 0.5, "anchor_slots": 2, "anchor_marked": 1,
-                   "anchor_marked_share": 0.5}
+    assert rep == {"descriptions": 2, "with_keyword_share": 0.5, "keywords_per_description": 0.5, "anchor_slots": 2,
+                   "anchor_marked": 1, "anchor_marked_share": 0.5}
 
 
 def test_positions_are_exact(tagger):

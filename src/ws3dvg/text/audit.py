@@ -66,15 +66,18 @@ class AnchorSlots:
 
 
 def masker_report(token_lists: Sequence[Sequence[str]], tagger) -> dict:
-    """Share of descriptions with a keyword; anchor slots found and how many the tagger marked."""
+    """Share of descriptions with a keyword, keywords per description; anchor slots found and how many the tagger
+    marked."""
     slots_of = AnchorSlots()
-    with_kw = slots = marked = 0
+    with_kw = slots = marked = total = 0
     for tokens in token_lists:  # one description at a time: the tagger itself is per description
         kws = set(tagger.keywords(tokens))
         with_kw += bool(kws)
+        total += len(kws)
         s = slots_of(tokens)
         slots += len(s)
         marked += sum(k in kws for k in s)
     n = len(token_lists)
-    return {"descriptions": n, "with_keyword_share": with_kw / max(n, 1), "anchor_slots": slots,
+    return {"descriptions": n, "with_keyword_share": with_kw / max(n, 1), "keywords_per_description": total / max(n, 1),
+            "anchor_slots": slots,
             "anchor_marked": marked, "anchor_marked_share": marked / max(slots, 1)}
