@@ -15,7 +15,7 @@ import argparse
 import json
 
 import numpy as np
-from probe_features import load, r2, read_objects, ridge, write_json
+from probe_features import load, probe, read_objects, ridge, write_json
 
 BANDS = [(0, 8), (8, 32), (32, 64), (64, None)]
 
@@ -30,9 +30,9 @@ def spectrum(tr: dict, te: dict, ks=(4, 8, 16, 32, 64, 128, 256)) -> dict:
     onehot = (tr["material"][:, None] == labels[None]).astype(float)
     top = {}
     for k in sorted({min(k, x.shape[1]) for k in ks}):
+        known = probe(tr, te, p[:, :k], pv[:, :k])  # class and colour, as probe_features.py probes any feature
         top[k] = {"material": float((labels[ridge(p[:, :k], onehot, pv[:, :k]).argmax(1)] == te["material"]).mean()),
-                  "colour_r2": r2(ridge(p[:, :k], tr["colour"], pv[:, :k]), te["colour"]),
-                  "class": float((ridge(p[:, :k], np.eye(18)[tr["class"]], pv[:, :k]).argmax(1) == te["class"]).mean())}
+                  "colour_r2": known["colour_r2"], "class": known["class_accuracy"]}
     # the material groups' means within each class, their squared offsets per component (vectorised per group)
     energy = np.zeros(p.shape[1])
     for name in sorted(set(tr["name"])):

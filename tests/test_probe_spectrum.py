@@ -19,7 +19,8 @@ def _objects(n, rng):
     x[:, 1] += 1.0 * (material == "metal")
     x[:, 2] += 1.0 * (material == "fabric")
     x[:, 3:6] += 3.0 * colour
-    return {"features": x, "name": name, "material": material, "class": cls, "colour": colour}
+    return {"features": x, "name": name, "material": material, "class": cls, "colour": colour,
+            "size": rng.uniform(0.5, 2.0, (n, 3))}  # what probe_features.load gives beside them
 
 
 def test_spectrum_finds_the_band_that_carries_material():
