@@ -103,6 +103,23 @@ def test_decoder_memory_of_one_row_is_the_candidate_vector():
     torch.testing.assert_close(dec(words, masked, pad, cand), dec(words, masked, pad, cand[:, None]))
 
 
+def test_given_candidates_are_scored_as_the_coarse_stage_would_score_them(tiny_grounding):
+    """`draws["candidates"]` replaces the coarse top-K (benchmarks/oracle_decoder.py passes the target alone): each
+    given candidate gets the reconstruction score the normal pass gives it in its own slot, the coarse weight
+    read at it, and a padding sentence stays invalid."""
+    model, batch = _tiny_teacher_and_batch(tiny_grounding, decoder_reads_own=True)
+    with torch.no_grad():
+        full = model(batch)
+        given = full["candidates"].flip(-1)[..., :2]          # the two of lowest coarse weight, reversed
+        part = model(batch, draws={"candidates": given})
+    assert torch.equal(part["candidates"], given)
+    torch.testing.assert_close(part["candidate_weights"], full["candidate_weights"].flip(-1)[..., :2])
+    ok = part["candidate_valid"]
+    assert torch.equal(ok, full["candidate_valid"].flip(-1)[..., :2])
+    torch.testing.assert_close(part["recon"][ok], full["recon"].flip(-1)[..., :2][ok])
+    assert not ok[~batch["sent_mask"]].any()
+
+
 def test_decoder_reads_own_gives_the_decoder_the_candidates_own_feature(tiny_grounding):
     """With decoder_reads_own the reconstruction scores move when only a candidate's own feature changes while
     the relation encoder's output is held fixed; the paper's decoder reads the output alone, so its scores stay.

@@ -488,7 +488,8 @@ class Teacher(nn.Module):
     def forward(self, batch: dict, random_mask: float = 0.0, draws: dict | None = None) -> dict:
         """One pass: encoders, coarse top-K, the reconstruction score of every candidate (and, trained jointly,
         the student head's scores). Word dropout happens in training mode; `random_mask` is the share of
-        words the decoder sees as the mask vector. `draws` ({"dropped", "random"}) replaces the random draws."""
+        words the decoder sees as the mask vector. `draws` ({"dropped", "random"}) replaces the random draws, and
+        its "candidates" (B, S, K') the coarse stage's top-K."""
         cfg, draws = self.cfg, draws or {}
         b, s, length = batch["ids"].shape
         n = b * s
@@ -513,6 +514,9 @@ class Teacher(nn.Module):
             weights = same_class_only(weights, out["class_logits"].detach(), batch["class_scores"])
         k = min(cfg["topk"], weights.shape[-1])
         top_w, cand = weights.detach().topk(k, dim=-1)  # (B, S, K), best coarse weight first
+        if "candidates" in draws:  # given candidates (B, S, K'), e.g. the target alone (benchmarks/oracle_decoder.py)
+            cand = draws["candidates"]
+            top_w, k = weights.detach().gather(-1, cand), cand.shape[-1]
         cand_valid = torch.isfinite(top_w) & batch["sent_mask"][..., None]
         out.update(coarse=weights, candidates=cand, candidate_weights=top_w, candidate_valid=cand_valid)
         if self.joint_student:

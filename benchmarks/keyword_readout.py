@@ -1,0 +1,135 @@
+"""Does the fine stage's decoder read a hidden word off its candidate? Per kind of keyword, on the val split.
+
+The fine stage picks, among a sentence's candidates, the one whose feature best reconstructs the hidden
+keywords. A kind of word (colour, material, shape, ...) can only decide where the decoder predicts it better
+from the target than from the other candidates. For every hidden keyword of every val sentence whose target is
+among two or more valid candidates, this runs the trained teacher once and reports per kind:
+
+- `top1_target`: the decoder's most likely word, given the target, is the hidden word;
+- `top1_other`: the same, given another candidate (the mean over them);
+- `margin`: mean over positions of (mean NLL given the others) - (NLL given the target), in nats;
+- `target_best`: share of positions where the target gives the hidden word its lowest NLL of all candidates;
+
+and (`fine_choice`) the share of those sentences where the fine stage's score is lowest for the target.
+
+A kind with `top1_target` high and `margin` near 0 is guessed from the text; with `margin` > 0 it is read off
+the candidate. Kinds come from the rule tagger's lexicons; any other keyword counts as `noun` (anchors).
+
+Usage (pipeline root): PYTHONPATH=src python benchmarks/keyword_readout.py [models/teacher/teacher.pt] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from probe_features import write_json  # noqa: E402
+
+from ws3dvg.engine import artifacts  # noqa: E402
+from ws3dvg.engine.config import load_params, resolve_device  # noqa: E402
+from ws3dvg.engine.training import load_weights, make_loader, to_device  # noqa: E402
+from ws3dvg.grounding.data import collate, grounding_set  # noqa: E402
+from ws3dvg.grounding.evaluation import target_boxes  # noqa: E402
+from ws3dvg.grounding.recipe import Recipe  # noqa: E402
+from ws3dvg.grounding.teacher import build_teacher  # noqa: E402
+from ws3dvg.text import tagger  # noqa: E402
+from ws3dvg.text.masking import read_masked  # noqa: E402
+from ws3dvg.text.vocab import KEYWORD, Vocabulary  # noqa: E402
+
+# material first: the tagger's colour lexicon holds "wooden" too (the first GPU readout counted it as a colour)
+KINDS = {"material": tagger.MATERIALS, "colour": tagger.COLOURS, "shape": tagger.SHAPES, "size": tagger.SIZES}
+
+
+def word_kind(word: str) -> str:
+    return next((k for k, lexicon in KINDS.items() if word in lexicon), "noun")
+
+
+def readout(nll: np.ndarray, top1: np.ndarray, is_target: np.ndarray, valid: np.ndarray) -> dict:
+    """Per keyword position p: nll (P, K) of the hidden word under each candidate, top1 (P, K) whether it is the
+    decoder's argmax, is_target (P, K) one True per row, valid (P, K). -> the four numbers of the docstring."""
+    other = valid & ~is_target
+    n_other = other.sum(1)
+    t_nll = nll[is_target]
+    o_nll = np.where(other, nll, 0).sum(1) / n_other
+    best = np.where(valid, nll, np.inf).argmin(1) == is_target.argmax(1)
+    return {"n": int(len(nll)), "top1_target": float(top1[is_target].mean()),
+            "top1_other": float((np.where(other, top1, 0).sum(1) / n_other).mean()),
+            "margin": float((o_nll - t_nll).mean()), "target_best": float(best.mean())}
+
+
+@torch.no_grad()
+def collect(checkpoint: str, paths: dict, device: torch.device) -> dict[str, dict]:
+    """The readout per kind of the teacher at `checkpoint` over the val split of `paths` (grounding_paths)."""
+    ck = load_weights(checkpoint)
+    cfg = ck["config"]
+    recipe = Recipe.from_dict(cfg["recipe"])
+    ds = grounding_set(paths, "val", cfg, recipe)
+    model = build_teacher(cfg, recipe, paths["language_dir"], ds.feature_dim, 0)  # every weight is then loaded
+    model.load_state_dict(ck["model"])
+    model.to(device).eval()
+    vocab = Vocabulary.load(Path(paths["language_dir"]) / "vocab.json")
+    kind_of = np.array([word_kind(w) for w in vocab.words])
+    lang = read_masked(paths["masked"], "val")
+    targets = target_boxes(paths["preprocessed"], lang["scene_id"], lang["object_id"])  # (N, 6): centre, size
+    rows: dict[str, list] = {"nll": [], "top1": [], "target": [], "valid": [], "kind": []}
+    chosen = []  # per sentence with the target among 2+ valid candidates: does the fine stage choose it?
+    for batch in make_loader(ds, cfg["batch_size"], False, 0, collate, 0, device):
+        batch = to_device(batch, device)
+        res = model(batch)
+        logp = res["recon_logits"].float().log_softmax(-1)                    # (B, S, K, L, V)
+        b, s, k, length, _ = logp.shape
+        ids = batch["ids"][:, :, None, :].expand(b, s, k, length)
+        nll = (-logp.gather(-1, ids[..., None].long()).squeeze(-1)).cpu()     # (B, S, K, L)
+        top1 = (logp.argmax(-1) == ids).cpu()
+        res = {key: res[key].cpu() for key in ("candidates", "candidate_valid", "recon")}
+        batch = to_device(batch, torch.device("cpu"))
+        sel = batch["sent_mask"]
+        idx = batch["sentence_index"][sel].numpy()
+        cand = res["candidates"][sel].numpy()                                  # (N, K)
+        valid = res["candidate_valid"][sel].numpy()
+        scene_of = torch.arange(b)[:, None].expand(b, s)[sel].numpy()
+        centre = batch["center"].numpy()[scene_of[:, None], cand]               # (N, K, 3)
+        dist = np.linalg.norm(centre - targets[idx, None, :3], axis=-1)
+        is_target = valid & (dist < 1e-3)
+        keep = is_target.any(1) & (valid.sum(1) >= 2)
+        chosen.append((res["recon"][sel].numpy().argmin(1) == is_target.argmax(1))[keep])
+        kw = batch["mask"][sel].numpy() == KEYWORD                              # (N, L)
+        n_, l_ = np.nonzero(kw & keep[:, None])
+        rows["nll"].append(nll[sel].numpy()[n_, :, l_])
+        rows["top1"].append(top1[sel].numpy()[n_, :, l_])
+        rows["target"].append(is_target[n_])
+        rows["valid"].append(valid[n_])
+        rows["kind"].append(kind_of[batch["ids"][sel].numpy()[n_, l_]])
+    arr = {key: np.concatenate(v) for key, v in rows.items()}
+    out = {}
+    for kind in list(KINDS) + ["noun"]:
+        m = arr["kind"] == kind
+        if m.any():
+            out[kind] = readout(arr["nll"][m], arr["top1"][m], arr["target"][m], arr["valid"][m])
+    hit = np.concatenate(chosen)
+    out["fine_choice"] = {"n": int(len(hit)), "target_lowest": float(hit.mean())}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", nargs="?", default=artifacts.TEACHER_WEIGHTS)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    params = load_params()
+    paths = artifacts.grounding_paths(params["data"]["preprocessed"], "masked", "language_dir", "proposals_train",
+                                      "proposals_val", "preprocessed")
+    out = collect(args.checkpoint, paths, resolve_device(params["base"]["device"]))
+    for kind, row in out.items():  # per kind, then the fine stage's choice
+        print(f"{kind:9s}", "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    write_json({"checkpoint": args.checkpoint, "kinds": out}, args.json)
+
+
+if __name__ == "__main__":
+    main()

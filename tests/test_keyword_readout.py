@@ -1,0 +1,49 @@
+import sys
+
+import numpy as np
+import torch
+from conftest import REPO, TINY_GROUNDING
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from keyword_readout import collect, readout, word_kind  # noqa: E402
+
+
+def test_readout_by_hand():
+    # two hidden words, three candidates each; the target is candidate 0, then candidate 2
+    nll = np.array([[0.5, 1.5, 2.5],
+                    [1.0, 3.0, 2.0]])
+    top1 = np.array([[True, False, False],
+                     [True, True, False]])
+    target = np.array([[True, False, False],
+                       [False, False, True]])
+    valid = np.array([[True, True, True],
+                      [True, True, False]])  # the second word's target is not valid: never in the mean of others
+    out = readout(nll, top1, target, valid | target)
+    # margins: (1.5 + 2.5) / 2 - 0.5 = 1.5; (1.0 + 3.0) / 2 - 2.0 = 0.0 -> 0.75
+    assert out["n"] == 2 and out["margin"] == 0.75
+    assert out["top1_target"] == 0.5                       # word 1 yes, word 2 no
+    assert out["top1_other"] == (0.0 + 1.0) / 2            # word 1: none of the others; word 2: both
+    assert out["target_best"] == 0.5                       # word 1's target is lowest, word 2's (2.0) is not
+
+
+def test_word_kinds_follow_the_tagger_lexicons():
+    assert [word_kind(w) for w in ("red", "wooden", "round", "largest", "sink")] == \
+        ["colour", "material", "shape", "size", "noun"]
+
+
+def test_collect_on_a_tiny_teacher(tiny_grounding, tmp_path):
+    from ws3dvg.grounding.data import grounding_set
+    from ws3dvg.grounding.recipe import Recipe
+    from ws3dvg.grounding.teacher import build_teacher, save_teacher
+
+    recipe = Recipe.from_params(TINY_GROUNDING)
+    ds = grounding_set(tiny_grounding, "val", TINY_GROUNDING, recipe)
+    torch.manual_seed(0)
+    model = build_teacher(TINY_GROUNDING, recipe, tiny_grounding["language_dir"], ds.feature_dim, 0)
+    save_teacher(str(tmp_path / "teacher.pt"), model, TINY_GROUNDING, recipe)
+    out = collect(str(tmp_path / "teacher.pt"), tiny_grounding, torch.device("cpu"))
+    choice = out.pop("fine_choice")
+    assert choice["n"] > 0 and 0 <= choice["target_lowest"] <= 1
+    assert out and sum(row["n"] for row in out.values()) > 0
+    for row in out.values():
+        assert 0 <= row["top1_target"] <= 1 and 0 <= row["target_best"] <= 1 and np.isfinite(row["margin"])
