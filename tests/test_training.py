@@ -1,11 +1,14 @@
-"""Checkpoints resume only the run they belong to: same params and the same input files. One loader over all
+"""Checkpoints resume only the run they belong to: same params, the same input files and the same code. One loader over all
 epochs gives the batches that a loader per epoch gives."""
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
+from ws3dvg.engine import training
 from ws3dvg.engine.training import Checkpoint, EpochBatchSampler, EpochLoader, epoch_key, input_fingerprint, make_loader
 
 
@@ -27,6 +30,35 @@ def test_checkpoint_resumes_only_with_the_same_params_and_inputs(tmp_path):
 
     data.write_bytes(b"second")  # an upstream stage rewrote its output: the finished run must not be reused
     assert Checkpoint(tmp_path / "run", {"lr": 1}, [data, folder]).load(*_model_and_opt())[0] == 0
+
+
+def test_checkpoint_is_not_resumed_by_other_code(tmp_path, monkeypatch):
+    """DVC reruns a training stage when its code changed (a new loss, say): the finished old run must not be picked
+    up as if it were this one."""
+    model, opt = _model_and_opt()
+    Checkpoint(tmp_path / "run", {"lr": 1}, []).save(4, model, opt)
+    assert Checkpoint(tmp_path / "run", {"lr": 1}, []).load(*_model_and_opt())[0] == 5
+    monkeypatch.setattr(training, "code_fingerprint", lambda: "the loss was edited")
+    assert Checkpoint(tmp_path / "run", {"lr": 1}, []).load(*_model_and_opt())[0] == 0
+
+
+def test_code_fingerprint_reads_the_package_sources(tmp_path, monkeypatch):
+    import ws3dvg
+
+    first = training.code_fingerprint()
+    assert first == training.code_fingerprint()
+    source = tmp_path / "ws3dvg"                      # a copy of the package: same contents, same fingerprint
+    shutil.copytree(Path(ws3dvg.__file__).parent, source, ignore=shutil.ignore_patterns("__pycache__"))
+    copied = _fingerprint_of(source, monkeypatch)
+    assert copied == first
+    (source / "grounding" / "losses.py").write_text((source / "grounding" / "losses.py").read_text() + "\n# edit\n")
+    assert _fingerprint_of(source, monkeypatch) != first
+
+
+def _fingerprint_of(package, monkeypatch) -> str:
+    """code_fingerprint as the copy of the package at `package` would compute it."""
+    monkeypatch.setattr(training, "__file__", str(package / "engine" / "training.py"))
+    return training.code_fingerprint()
 
 
 def test_fingerprint_sees_files_inside_folders_and_missing_inputs(tmp_path):

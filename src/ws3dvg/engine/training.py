@@ -137,17 +137,33 @@ def input_fingerprint(paths) -> str:
     return h.hexdigest()
 
 
+def code_fingerprint() -> str:
+    """Digest of the code that trains: every Python file of the ws3dvg package and the running script (a stage
+    module under `python -m stages.X`). Contents, not dates: a checkout of the same code resumes."""
+    import __main__
+
+    package = Path(__file__).resolve().parents[1]
+    files = sorted(package.rglob("*.py"))
+    main = Path(getattr(__main__, "__file__", "") or "")
+    h = hashlib.sha256()
+    for f in files + ([main] if main.suffix == ".py" and main.is_file() else []):
+        h.update(f"{f.relative_to(package) if f.is_relative_to(package) else f.name}\n".encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 class Checkpoint:
     """`last.pt` in a folder: model, optimiser, scheduler, epoch and RNG states; written atomically.
 
-    The training config and a fingerprint of the input files are stored with it; a checkpoint
-    written under other params or from other inputs is not resumed from (when DVC reruns a stage
-    because its data changed, training must start afresh, not pick up the finished old run).
+    The training config and fingerprints of the input files and of the code are stored with it; a
+    checkpoint written under other params, from other inputs or by other code is not resumed from
+    (when DVC reruns a stage because its data or its code changed, training must start afresh, not
+    pick up the finished old run: a changed loss would otherwise never train).
     """
 
     def __init__(self, directory: str | Path, config: dict | None = None, inputs=(), every_s: float = 0.0):
         self.path = Path(directory) / "last.pt"
-        self.config = {**(config or {}), "inputs": input_fingerprint(inputs)}
+        self.config = {**(config or {}), "inputs": input_fingerprint(inputs), "code": code_fingerprint()}
         self.every_s, self.last_write = every_s, time.monotonic()
 
     def save(self, epoch: int, model, optimizer, scheduler=None, extra: dict | None = None, final: bool = False) -> None:
@@ -178,8 +194,8 @@ class Checkpoint:
         if state.get("config") != self.config:
             import logging
 
-            logging.getLogger(__name__).info("%s was written under other params or from other inputs: starting afresh",
-                                             self.path)
+            logging.getLogger(__name__).info("%s was written under other params, from other inputs or by other code: "
+                                             "starting afresh", self.path)
             return 0, {}
         try:
             model.load_state_dict(state["model"])
