@@ -35,11 +35,10 @@ from ws3dvg.engine import artifacts  # noqa: E402
 from ws3dvg.engine.config import load_params, resolve_device  # noqa: E402
 from ws3dvg.engine.training import load_weights, make_loader, to_device  # noqa: E402
 from ws3dvg.grounding.data import collate, grounding_set  # noqa: E402
-from ws3dvg.grounding.evaluation import target_boxes  # noqa: E402
 from ws3dvg.grounding.recipe import Recipe  # noqa: E402
+from ws3dvg.grounding.student import full_supervision_targets  # noqa: E402
 from ws3dvg.grounding.teacher import build_teacher  # noqa: E402
 from ws3dvg.text import tagger  # noqa: E402
-from ws3dvg.text.masking import read_masked  # noqa: E402
 from ws3dvg.text.vocab import KEYWORD, Vocabulary  # noqa: E402
 
 # material first: the tagger's colour lexicon holds "wooden" too (the first GPU readout counted it as a colour)
@@ -75,8 +74,7 @@ def collect(checkpoint: str, paths: dict, device: torch.device) -> dict[str, dic
     model.to(device).eval()
     vocab = Vocabulary.load(Path(paths["language_dir"]) / "vocab.json")
     kind_of = np.array([word_kind(w) for w in vocab.words])
-    lang = read_masked(paths["masked"], "val")
-    targets = target_boxes(paths["preprocessed"], lang["scene_id"], lang["object_id"])  # (N, 6): centre, size
+    target = full_supervision_targets(paths, "val")  # each sentence's proposal of highest IoU with its target box
     rows: dict[str, list] = {"nll": [], "top1": [], "target": [], "valid": [], "kind": []}
     chosen = []  # per sentence with the target among 2+ valid candidates: does the fine stage choose it?
     for batch in make_loader(ds, cfg["batch_size"], False, 0, collate, 0, device):
@@ -93,10 +91,7 @@ def collect(checkpoint: str, paths: dict, device: torch.device) -> dict[str, dic
         idx = batch["sentence_index"][sel].numpy()
         cand = res["candidates"][sel].numpy()                                  # (N, K)
         valid = res["candidate_valid"][sel].numpy()
-        scene_of = torch.arange(b)[:, None].expand(b, s)[sel].numpy()
-        centre = batch["center"].numpy()[scene_of[:, None], cand]               # (N, K, 3)
-        dist = np.linalg.norm(centre - targets[idx, None, :3], axis=-1)
-        is_target = valid & (dist < 1e-3)
+        is_target = valid & (cand == target[idx, None])
         keep = is_target.any(1) & (valid.sum(1) >= 2)
         chosen.append((res["recon"][sel].numpy().argmin(1) == is_target.argmax(1))[keep])
         kw = batch["mask"][sel].numpy() == KEYWORD                              # (N, L)

@@ -29,7 +29,7 @@ from probe_features import write_json  # noqa: E402
 
 from ws3dvg.engine import artifacts  # noqa: E402
 from ws3dvg.engine.config import load_params, resolve_device  # noqa: E402
-from ws3dvg.engine.training import autocast, load_weights, make_loader, seed_everything, to_device  # noqa: E402
+from ws3dvg.engine.training import EpochLoader, autocast, load_weights, seed_everything, to_device  # noqa: E402
 from ws3dvg.grounding.data import collate, grounding_set  # noqa: E402
 from ws3dvg.grounding.losses import language_loss, mil_nce  # noqa: E402
 from ws3dvg.grounding.recipe import Recipe  # noqa: E402
@@ -58,12 +58,13 @@ def train_oracle(cfg: dict, recipe: Recipe, paths: dict, device, seed: int, epoc
     targets = torch.from_numpy(full_supervision_targets(paths, "train"))
     model = build_teacher(cfg, recipe, paths["language_dir"], train.feature_dim, seed).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    # one loader for every epoch, shuffled by (seed, epoch) as the teacher's training loader is
+    loader = EpochLoader(train, cfg["batch_size"], seed, range(epochs), collate, 4 if device.type == "cuda" else 0,
+                         device)
     for epoch in range(epochs):
         model.train()
         total, steps = 0.0, 0
-        loader = make_loader(train, cfg["batch_size"], True, seed + epoch, collate, 4 if device.type == "cuda" else 0,
-                             device)
-        for batch in loader:
+        for batch in loader.epoch(epoch):
             batch = to_device(batch, device)
             target = targets.to(device)[batch["sentence_index"].clamp_min(0)]
             with autocast(device, cfg["amp"]):  # bf16 on CUDA as the teacher trains, fp32 on the CPU
