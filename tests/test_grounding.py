@@ -1,6 +1,7 @@
 """Teacher and student pieces against hand computations; weak-supervision invariance; resume."""
 
 import dataclasses
+import math
 import shutil
 from pathlib import Path
 
@@ -361,6 +362,30 @@ def test_reconstruction_over_the_valid_candidates():
     for all_candidates in (True, False):
         assert float(reconstruction_loss(full, sm, all_candidates, valid_half=True)) == \
             pytest.approx(float(reconstruction_loss(full, sm, all_candidates)), rel=1e-6)
+
+
+def test_reconstruction_marginalised_over_the_candidates():
+    inf = float("inf")
+    recon = torch.tensor([[[1.0, 2.0, inf],      # 2 hidden words: -log((e^-2 + e^-4) / 2) / 2
+                           [0.5, inf, inf],      # 1 valid candidate: its own score
+                           [inf, inf, inf]]])    # padding sentence, no candidate
+    sm = torch.tensor([[True, True, False]])
+    words = torch.tensor([[2, 1, 0]])
+    first = -math.log((math.exp(-2) + math.exp(-4)) / 2) / 2
+    r = recon.clone().requires_grad_(True)
+    loss = reconstruction_loss(r, sm, False, marginal_words=words)
+    assert float(loss.detach()) == pytest.approx((first + 0.5) / 2, rel=1e-6)
+    loss.backward()
+    # each candidate learns by its posterior softmax(-2 r): e^-2 / (e^-2 + e^-4) of the first sentence's half
+    post = 1 / (1 + math.exp(-2))
+    assert r.grad[0, 0].tolist() == pytest.approx([post / 2, (1 - post) / 2, 0.0], rel=1e-5)
+    assert r.grad[0, 1].tolist() == pytest.approx([0.5, 0.0, 0.0])
+    assert not r.grad[0, 2].any()
+    # equal scores: the marginal is the score itself; the first epochs keep the mean over all candidates
+    same = torch.full((1, 1, 4), 3.0)
+    assert float(reconstruction_loss(same, sm[:, :1], False, marginal_words=words[:, :1])) == pytest.approx(3.0)
+    assert float(reconstruction_loss(recon, sm, True, valid_half=True, marginal_words=words)) == \
+        pytest.approx(float(reconstruction_loss(recon, sm, True, valid_half=True)))
 
 
 def test_word_dropout_draws_int_len_over_5_positions():

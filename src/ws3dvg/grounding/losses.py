@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import distributed
+from ..text.vocab import KEYWORD
 from .recipe import Recipe
 
 
@@ -54,7 +55,7 @@ def language_loss(class_logits: torch.Tensor, class18: torch.Tensor, sent_mask: 
 
 
 def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candidates: bool,
-                        valid_half: bool = False) -> torch.Tensor:
+                        valid_half: bool = False, marginal_words: torch.Tensor | None = None) -> torch.Tensor:
     """The authors' schedule: the mean reconstruction score over all K candidates in the first epochs, then over
     the best (lowest) K // 2 of each sentence. recon (B, S, K), inf where a candidate is invalid.
 
@@ -62,9 +63,24 @@ def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candid
     then the best half (at least one), averaged per sentence. The authors' candidates are always K valid ones, so
     theirs is the same; under `class_candidates` a sentence has as many as its class has objects (3-5), and
     their rule then keeps nearly all, so the decoder learns each word from every candidate at once, and a
-    sentence with fewer valid candidates than kept counts for less (invalid ones count 0 in the mean)."""
+    sentence with fewer valid candidates than kept counts for less (invalid ones count 0 in the mean).
+
+    `marginal_words` (B, S), the number of hidden keywords of each sentence (our departure `recon_marginal`):
+    after the first epochs, each sentence's loss is minus the log of its likelihood marginalised over its valid
+    candidates, uniformly, -log mean_k exp(-n r_k) / n with n its hidden words (at least one), so that n r_k is
+    about the sentence's total NLL under candidate k. Its gradient weighs each candidate by its posterior,
+    softmax_k(-n r_k): a word that no candidate explains yet (material, before the decoder reads it) still
+    learns from all of them, where a hard best half would keep whichever won on the other words."""
     r = recon.float()
     valid = torch.isfinite(r)
+    if marginal_words is not None and not all_candidates:
+        n = marginal_words.float().clamp_min(1)[..., None]
+        logit = torch.where(valid, -n * torch.where(valid, r, 0.0), float("-inf"))
+        count = valid.sum(-1)
+        has = sent_mask & (count > 0)
+        lse = torch.logsumexp(torch.where(has[..., None], logit, 0.0), -1)
+        per = -(lse - count.clamp_min(1).float().log()) / n.squeeze(-1)
+        return torch.where(has, per, 0.0).sum() / distributed.global_count(sent_mask.sum()).clamp_min(1)
     if valid_half:
         n = valid.sum(-1, keepdim=True)
         keep = n if all_candidates else (n // 2).clamp_min(1)
@@ -154,8 +170,9 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe
     terms = {"mil": mil_nce(out["sentence"], out["matched"], batch["prop_mask"], sm),
              "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
     if cfg["use_reconstruction"]:
+        words = (batch["mask"] == KEYWORD).sum(-1) if recipe.recon_marginal else None
         terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"],
-                                             recipe.recon_valid_half)
+                                             recipe.recon_valid_half, words)
         if recipe.joint_student:  # the jointly trained student learns from this very step's ranking
             distill = student_distillation(recipe)
             terms["distill"] = distill(out["scores"], out["candidates"], out["recon"].detach(),

@@ -54,6 +54,9 @@ class Recipe:
       so the anchor of a relation ("the chair closest to the [door]") is reconstructed from what lies around the
       candidate (the paper: the candidate's one vector, into which the relation encoder's attention must have
       folded its neighbours).
+    recon_marginal: after the first epochs the reconstruction loss is each sentence's NLL marginalised over its
+      valid candidates (uniform prior), so every candidate learns in proportion to its posterior (the paper: the
+      best K // 2, a hard choice made on the words the decoder already reads; grounding/losses.py).
     """
 
     box_colour: bool = False
@@ -71,6 +74,7 @@ class Recipe:
     decoder_reads_own: bool = False
     keep_rank_rewards: bool = False
     decoder_reads_scene: bool = False
+    recon_marginal: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):
