@@ -10,7 +10,9 @@ among two or more valid candidates, this runs the trained teacher once and repor
 - `margin`: mean over positions of (mean NLL given the others) - (NLL given the target), in nats;
 - `target_best`: share of positions where the target gives the hidden word its lowest NLL of all candidates;
 
-and (`fine_choice`) the share of those sentences where the fine stage's score is lowest for the target.
+and (`fine_choice`) the share of those sentences where the fine stage's score is lowest for the target, and
+(`words`) the same four numbers for each attribute word hidden at least 20 times, so that runs whose lexicons
+group words differently can still be compared word by word.
 
 A kind with `top1_target` high and `margin` near 0 is guessed from the text; with `margin` > 0 it is read off
 the candidate. Kinds come from the rule tagger's lexicons; any other keyword counts as `noun` (anchors).
@@ -63,8 +65,9 @@ def readout(nll: np.ndarray, top1: np.ndarray, is_target: np.ndarray, valid: np.
 
 
 @torch.no_grad()
-def collect(checkpoint: str, paths: dict, device: torch.device) -> dict[str, dict]:
-    """The readout per kind of the teacher at `checkpoint` over the val split of `paths` (grounding_paths)."""
+def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int = 20) -> dict[str, dict]:
+    """The readout per kind (and per attribute word hidden `min_count` times or more, under "words") of the
+    teacher at `checkpoint` over the val split of `paths` (grounding_paths)."""
     ck = load_weights(checkpoint)
     cfg = ck["config"]
     recipe = Recipe.from_dict(cfg["recipe"])
@@ -75,7 +78,7 @@ def collect(checkpoint: str, paths: dict, device: torch.device) -> dict[str, dic
     vocab = Vocabulary.load(Path(paths["language_dir"]) / "vocab.json")
     kind_of = np.array([word_kind(w) for w in vocab.words])
     target = full_supervision_targets(paths, "val")  # each sentence's proposal of highest IoU with its target box
-    rows: dict[str, list] = {"nll": [], "top1": [], "target": [], "valid": [], "kind": []}
+    rows: dict[str, list] = {"nll": [], "top1": [], "target": [], "valid": [], "word": []}
     chosen = []  # per sentence with the target among 2+ valid candidates: does the fine stage choose it?
     for batch in make_loader(ds, cfg["batch_size"], False, 0, collate, 0, device):
         batch = to_device(batch, device)
@@ -100,8 +103,9 @@ def collect(checkpoint: str, paths: dict, device: torch.device) -> dict[str, dic
         rows["top1"].append(top1[sel].numpy()[n_, :, l_])
         rows["target"].append(is_target[n_])
         rows["valid"].append(valid[n_])
-        rows["kind"].append(kind_of[batch["ids"][sel].numpy()[n_, l_]])
+        rows["word"].append(batch["ids"][sel].numpy()[n_, l_])
     arr = {key: np.concatenate(v) for key, v in rows.items()}
+    arr["kind"] = kind_of[arr["word"]]
     out = {}
     for kind in list(KINDS) + ["noun"]:
         m = arr["kind"] == kind
@@ -109,6 +113,9 @@ def collect(checkpoint: str, paths: dict, device: torch.device) -> dict[str, dic
             out[kind] = readout(arr["nll"][m], arr["top1"][m], arr["target"][m], arr["valid"][m])
     hit = np.concatenate(chosen)
     out["fine_choice"] = {"n": int(len(hit)), "target_lowest": float(hit.mean())}
+    words, counts = np.unique(arr["word"][arr["kind"] != "noun"], return_counts=True)
+    out["words"] = {vocab.words[w]: readout(*(arr[key][arr["word"] == w] for key in ("nll", "top1", "target", "valid")))
+                    for w in words[counts >= min_count]}
     return out
 
 
@@ -121,9 +128,10 @@ def main() -> None:
     paths = artifacts.grounding_paths(params["data"]["preprocessed"], "masked", "language_dir", "proposals_train",
                                       "proposals_val", "preprocessed")
     out = collect(args.checkpoint, paths, resolve_device(params["base"]["device"]))
+    words = out.pop("words")
     for kind, row in out.items():  # per kind, then the fine stage's choice
         print(f"{kind:9s}", "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-    write_json({"checkpoint": args.checkpoint, "kinds": out}, args.json)
+    write_json({"checkpoint": args.checkpoint, "kinds": out, "words": words}, args.json)
 
 
 if __name__ == "__main__":

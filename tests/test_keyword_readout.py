@@ -41,7 +41,10 @@ def test_collect_on_a_tiny_teacher(tiny_grounding, tmp_path):
     torch.manual_seed(0)
     model = build_teacher(TINY_GROUNDING, recipe, tiny_grounding["language_dir"], ds.feature_dim, 0)
     save_teacher(str(tmp_path / "teacher.pt"), model, TINY_GROUNDING, recipe)
-    out = collect(str(tmp_path / "teacher.pt"), tiny_grounding, torch.device("cpu"))
+    out = collect(str(tmp_path / "teacher.pt"), tiny_grounding, torch.device("cpu"), min_count=1)
+    words = out.pop("words")
+    assert words and all(word_kind(w) != "noun" for w in words)   # each attribute word on its own
+    assert sum(row["n"] for row in words.values()) == sum(out[k]["n"] for k in out if k not in ("noun", "fine_choice"))
     choice = out.pop("fine_choice")
     assert choice["n"] > 0 and 0 <= choice["target_lowest"] <= 1
     assert out and sum(row["n"] for row in out.values()) > 0
