@@ -119,6 +119,15 @@ def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int =
     return out
 
 
+def report(out: dict, json_path: str | None, **header) -> None:
+    """Print collect()'s readout per kind, then the fine stage's choice; write it with `header` and the per-word
+    readout as JSON (json_path None: print only)."""
+    words = out.pop("words")
+    for kind, row in out.items():
+        print(f"{kind:11s}", "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    write_json({**header, "kinds": out, "words": words}, json_path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", nargs="?", default=artifacts.TEACHER_WEIGHTS)
@@ -127,11 +136,8 @@ def main() -> None:
     params = load_params()
     paths = artifacts.grounding_paths(params["data"]["preprocessed"], "masked", "language_dir", "proposals_train",
                                       "proposals_val", "preprocessed")
-    out = collect(args.checkpoint, paths, resolve_device(params["base"]["device"]))
-    words = out.pop("words")
-    for kind, row in out.items():  # per kind, then the fine stage's choice
-        print(f"{kind:9s}", "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-    write_json({"checkpoint": args.checkpoint, "kinds": out, "words": words}, args.json)
+    report(collect(args.checkpoint, paths, resolve_device(params["base"]["device"])), args.json,
+           checkpoint=args.checkpoint)
 
 
 if __name__ == "__main__":

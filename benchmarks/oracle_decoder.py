@@ -24,8 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from keyword_readout import collect  # noqa: E402
-from probe_features import write_json  # noqa: E402
+from keyword_readout import collect, report  # noqa: E402
 
 from ws3dvg.engine import artifacts  # noqa: E402
 from ws3dvg.engine.config import load_params, resolve_device  # noqa: E402
@@ -93,10 +92,8 @@ def main() -> None:
     recipe = Recipe.from_dict(cfg["recipe"])
     model = train_oracle(cfg, recipe, paths, device, params["base"]["seed"], args.epochs or cfg["epochs"])
     save_teacher(args.out, model, cfg, recipe)
-    out = collect(args.out, paths, device)
-    for kind, row in out.items():
-        print(f"{kind:11s}", "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-    write_json({"teacher_config": args.teacher, "epochs": args.epochs or cfg["epochs"], "kinds": out}, args.json)
+    report(collect(args.out, paths, device), args.json, teacher_config=args.teacher,
+           epochs=args.epochs or cfg["epochs"])
 
 
 if __name__ == "__main__":
