@@ -10,8 +10,10 @@ data/synthetic is linked too, for the world's word vectors).
 A variant is `name: key=value; key=value` with dotted params keys (YAML values); `proposals=oracle` picks the
 oracle cache; `teacher_from=OTHER` reuses variant OTHER's trained teacher (listed before it, run with --parallel 1,
 or run by an earlier call in the same --work folder; its teacher settings must be OTHER's) and runs only distill
-and evaluate, for variants that change nothing before the students. Writes one JSON: per variant its settings,
-stage wall times, teacher metrics and the eval table.
+and evaluate, for variants that change nothing before the students. `knowledge_with=THIRD` (beside teacher_from)
+distils from the product of the two teachers' cached knowledge (benchmarks/combine_knowledge.py), so THIRD must
+have run already, in an earlier call. Writes one JSON: per variant its settings, stage wall times, teacher metrics
+and the eval table.
 """
 
 from __future__ import annotations
@@ -98,10 +100,16 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
     links = [("language", data / "data" / "language"), ("proposals", data / "data" / cache)]
     if (data / "data" / "synthetic").exists():  # a pipeline root: the world's word vectors live there
         links.append(("synthetic", data / "data" / "synthetic"))
-    source = sets.pop("teacher_from", None)
-    if source is not None:  # the teacher stage's outputs of an earlier variant (there once it has run)
-        (root / "models").mkdir(exist_ok=True)
+    source, other = sets.pop("teacher_from", None), sets.pop("knowledge_with", None)
+    if other is not None:  # the product of two teachers' knowledge, in a folder of the variant's own
+        if source is None:
+            raise SystemExit(f"variant {name}: knowledge_with={other} needs teacher_from (whose weights the students "
+                             "start from and whose candidates the product keeps)")
+        combine_knowledge(work / source, work / other, root / "data" / "teacher")
+    elif source is not None:  # the teacher stage's outputs of an earlier variant (there once it has run)
         links += [("teacher", work.resolve() / source / "data" / "teacher")]
+    if source is not None:
+        (root / "models").mkdir(exist_ok=True)
         if not (root / "models" / "teacher").exists():
             (root / "models" / "teacher").symlink_to(work.resolve() / source / "models" / "teacher")
     for link, target in links:
@@ -114,6 +122,16 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
         args += ["--set", f"{k}={v}"]
     (root / "params.yaml").write_text(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
     return root
+
+
+def combine_knowledge(source: Path, other: Path, out_dir: Path) -> None:
+    """out_dir/knowledge.h5: the product of two earlier variants' teachers (benchmarks/combine_knowledge.py)."""
+    files = [v / "data" / "teacher" / "knowledge.h5" for v in (source, other)]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise SystemExit(f"knowledge_with: {', '.join(missing)} not written yet; run that variant in an earlier call")
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "combine_knowledge.py"), *map(str, files),
+                    "--out", str(out_dir / "knowledge.h5")], check=True)
 
 
 def run_variant(root: Path, env: dict) -> subprocess.Popen:

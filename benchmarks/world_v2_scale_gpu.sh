@@ -10,6 +10,7 @@
 #   [UPSTREAM_SETS='--set detector.model=objects ...'] [ORACLE_FOR=NAME] bash benchmarks/world_v2_scale_gpu.sh OUT 'name: key=value; ...' ['name2: ...' ...]
 # A variant `teacher_from=NAME` reuses variant NAME's teacher (run_variants.py): list it after NAME, with NAME's
 # teacher settings repeated (each variant runs in its own call; run_variants.py checks them on the written params).
+# `teacher_from=A; knowledge_with=B` distils from the product of A's and B's teachers (benchmarks/combine_knowledge.py).
 # Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py) and
 # OUT/NAME-facts.json, OUT/NAME-probe-models.json and OUT/NAME-readout.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail
