@@ -29,7 +29,7 @@ def main() -> None:
         raw = read_referit3d(data["referit3d"], read_splits(data["preprocessed"]), cfg["referit3d_filter"])
     table, report = build_table(raw, scene_classes_from_h5(data["preprocessed"]), labels, strict=cfg["strict"])
     tagger = make_tagger(cfg["tagger"], labels.table["raw_category"], cfg["spacy_model"], cfg["keyword_fallback"],
-                         cfg["keyword_adjectives"])
+                         cfg["keyword_adjectives"], cfg["keyword_comparisons"])
     arrays, vocab, stats = mask_table(table, tagger, cfg["min_count"], cfg["max_len"], cfg["sos_eos"])
     Path(artifacts.LANGUAGE).mkdir(parents=True, exist_ok=True)
     write_masked(artifacts.MASKED, arrays,

@@ -4,7 +4,7 @@ import pytest
 from conftest import REAL_LABEL_TABLE
 
 from ws3dvg.synth.world import LABEL_ROWS
-from ws3dvg.text.tagger import RuleTagger
+from ws3dvg.text.tagger import RuleTagger, make_tagger
 from ws3dvg.text.tokens import tokenize
 
 CASES = [
@@ -116,8 +116,6 @@ def test_spacy_backend_errors_clearly_without_spacy():
     try:
         import spacy  # noqa: F401
     except ImportError:
-        from ws3dvg.text.tagger import make_tagger
-
         with pytest.raises(RuntimeError, match="spaCy is not installed"):
             make_tagger("spacy", [])
 
@@ -140,3 +138,25 @@ def test_keyword_adjectives_of_every_sentence(tagger, sentence, first, every):
 def test_keyword_adjectives_must_be_a_known_scope():
     with pytest.raises(ValueError, match="keyword adjectives: 'some' is not one of"):
         RuleTagger(["chair"], adjectives="some")
+
+
+@pytest.mark.parametrize("sentence, plain, compared", [
+    # the authors' parser tags ordinals and words of distance JJ / JJS: hidden with the first sentence's adjectives
+    ("the second chair from the door. it is red.", ["door"], ["second", "door"]),
+    ("the red chair is closest to the window.", ["red", "window"], ["red", "closest", "window"]),
+    # a later sentence's comparison stays, as its attributes do, under the authors' first-sentence scope
+    ("this is a chair. it is the farthest one from the door.", ["door"], ["door"]),
+])
+def test_keyword_comparisons(tagger, sentence, plain, compared):
+    tokens = tokenize(sentence)
+    comparing = RuleTagger(list(tagger.noun_heads), comparisons=True)
+    assert [tokens[i] for i in tagger.keywords(tokens)] == plain
+    assert [tokens[i] for i in comparing.keywords(tokens)] == compared
+    everywhere = RuleTagger(list(tagger.noun_heads), adjectives="all_sentences", comparisons=True)
+    later = tokenize("this is a chair. it is the farthest one from the door.")
+    assert [later[i] for i in everywhere.keywords(later)] == ["farthest", "door"]
+
+
+def test_make_tagger_passes_comparisons_to_the_rules():
+    assert "closest" in make_tagger("rules", ["chair"], comparisons=True).adjective_words
+    assert "closest" not in make_tagger("rules", ["chair"]).adjective_words

@@ -3,7 +3,8 @@ rule; `language.keyword_adjectives: all_sentences` takes every sentence's).
 
 The default tagger is rule-based and needs no model download: its nouns are ScanNet's raw
 category names (from the label table, multi-word names such as "coffee table" included) plus a
-few scene words, its adjectives an attribute lexicon (colours, sizes, materials, shapes), and
+few scene words, its adjectives an attribute lexicon (colours, sizes, materials, shapes; with `comparisons`
+also ordinals and words of distance, which the authors' parser tags adjectives), and
 its prepositions a list of single- and multi-word prepositions. spaCy is an optional backend.
 """
 
@@ -27,6 +28,10 @@ MATERIALS = {"wood", "wooden", "metal", "metallic", "leather", "fabric", "plasti
 SHAPES = {"round", "square", "rectangular", "circular", "oval", "curved", "flat", "l-shaped", "cylindrical",
           "straight", "open", "closed", "shut", "empty", "full", "covered", "uncovered"}
 ATTRIBUTES = COLOURS | SIZES | MATERIALS | SHAPES
+# Words that compare the target with others of its kind. The authors' parser tags them adjectives (JJ, JJR, JJS) and
+# hides them with the first sentence's other adjectives; `comparisons=True` does so here too.
+COMPARISONS = {"first", "second", "third", "fourth", "fifth", "last", "closest", "nearest", "farthest", "furthest",
+               "closer", "nearer", "farther", "further", "leftmost", "rightmost"}
 # Multi-word prepositions first; matched longest first.
 PREPOSITIONS = [
     "to the left of", "to the right of", "on the left of", "on the right of", "on the left side of",
@@ -70,7 +75,7 @@ class RuleTagger:
     tagging runs once per description in the masking stage."""
 
     def __init__(self, categories: Iterable[str], max_lookahead: int = 5, fallback: bool = True,
-                 adjectives: str = "first_sentence"):
+                 adjectives: str = "first_sentence", comparisons: bool = False):
         nouns: set[tuple[str, ...]] = set()
         for c in categories:
             words = _split(c)
@@ -84,6 +89,7 @@ class RuleTagger:
         self.lookahead = max_lookahead
         self.fallback = fallback
         self.adjectives = _check_adjectives(adjectives)
+        self.adjective_words = ATTRIBUTES | COMPARISONS if comparisons else ATTRIBUTES
 
     def _match(self, tokens: Sequence[str], i: int, phrases) -> int:
         """Length of the longest phrase of `phrases` (an index by first word) starting at i, else 0."""
@@ -157,7 +163,7 @@ class RuleTagger:
 
     def adjective_positions(self, tokens: Sequence[str]) -> set[int]:
         end = adjective_end(tokens, self.adjectives)
-        return {k for k in range(end) if tokens[k] in ATTRIBUTES}
+        return {k for k in range(end) if tokens[k] in self.adjective_words}
 
     def keywords(self, tokens: Sequence[str]) -> list[int]:
         """Sorted keyword positions: PP anchor nouns anywhere, plus first-sentence adjectives (every sentence's
@@ -262,9 +268,10 @@ class SpacyTagger:
 
 
 def make_tagger(kind: str, categories: Iterable[str], spacy_model: str = "en_core_web_sm", fallback: bool = True,
-                adjectives: str = "first_sentence"):
+                adjectives: str = "first_sentence", comparisons: bool = False):
+    """`comparisons` concerns the rule tagger's lexicon; spaCy's part-of-speech tags call them adjectives anyway."""
     if kind == "rules":
-        return RuleTagger(categories, fallback=fallback, adjectives=adjectives)
+        return RuleTagger(categories, fallback=fallback, adjectives=adjectives, comparisons=comparisons)
     if kind == "spacy":
         return SpacyTagger(spacy_model, adjectives)
     raise ValueError(f"language.tagger must be 'rules' or 'spacy', got {kind!r}")
