@@ -27,9 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ws3dvg.engine.atomic import atomic_file  # noqa: E402
-
-FIELDS = ("candidates", "recon_loss", "coarse", "valid", "pred_class")
+from ws3dvg.grounding.teacher import read_knowledge, write_knowledge  # noqa: E402
 
 
 def combine_split(a: dict[str, np.ndarray], b: dict[str, np.ndarray], w_a: float = 1.0,
@@ -55,11 +53,12 @@ def combine_split(a: dict[str, np.ndarray], b: dict[str, np.ndarray], w_a: float
     return out, counts
 
 
-def read(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
+def read(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], int]:
+    """Every split of a knowledge file (teacher.read_knowledge) and its top-K."""
     try:
         with h5py.File(path, "r") as h5:
-            splits = {s: {k: h5[s][k][()] for k in FIELDS} for s in h5}
-            return splits, dict(h5.attrs)
+            splits, topk = list(h5), int(h5.attrs["topk"])
+        return {s: read_knowledge(str(path), s) for s in splits}, topk
     except (OSError, KeyError) as e:
         raise SystemExit(f"{path}: not a teacher's knowledge file ({e})") from e
 
@@ -71,22 +70,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--weights", type=float, nargs=2, default=(1.0, 1.0), metavar=("W_A", "W_B"))
     args = ap.parse_args()
-    a, attrs = read(args.a)
+    a, topk = read(args.a)
     b, _ = read(args.b)
     if set(a) != set(b):
         raise SystemExit(f"{args.a} has splits {sorted(a)}, {args.b} has {sorted(b)}")
-    report = {}
-    with atomic_file(str(args.out)) as tmp, h5py.File(tmp, "w") as h5:
-        h5.attrs.update(attrs)
-        h5.attrs["combined_from"] = json.dumps([str(args.a), str(args.b), list(args.weights)])
-        for split in sorted(a):
-            try:
-                out, report[split] = combine_split(a[split], b[split], *args.weights)
-            except ValueError as e:
-                raise SystemExit(f"{args.a} and {args.b}, split {split}: {e}") from e
-            g = h5.create_group(split)
-            for name in FIELDS:
-                g.create_dataset(name, data=out[name])
+    out, report = {}, {}
+    for split in sorted(a):
+        try:
+            out[split], report[split] = combine_split(a[split], b[split], *args.weights)
+        except ValueError as e:
+            raise SystemExit(f"{args.a} and {args.b}, split {split}: {e}") from e
+    write_knowledge(str(args.out), out, {"topk": topk})  # atomic, as the teacher stage writes its own
     print(json.dumps(report))
 
 

@@ -1,6 +1,6 @@
 """Language statistics of ScanRefer-format files: tokens per description (mean, median, 90th percentile),
 share with two or more sentences, distinct words, and the share that uses an ordinal or a superlative of distance
-("the second chair", "the farthest one"), in the first sentence and anywhere. Compares the synthetic worlds with
+("the second chair", "the farthest one": text/tagger.py's COMPARISONS), in the first sentence and anywhere. Compares the synthetic worlds with
 real rows.
 
 Usage: python benchmarks/language_stats.py FILE.json [FILE.json ...] [--world 1|2 --scenes 150] [--json out.json]
@@ -17,17 +17,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ws3dvg.text.tagger import COMPARISONS, adjective_end
 from ws3dvg.text.tokens import clean_tokens
-
-
-# words that compare the target with others of its kind: a part-of-speech rule (the authors' "adjectives of the first
-# sentence") hides them as keywords, text/tagger.py's attribute lexicon does not
-ORDINAL_OR_DISTANCE = {"first", "second", "third", "fourth", "fifth", "last", "closest", "nearest", "farthest",
-                       "furthest", "closer", "nearer", "farther", "further", "leftmost", "rightmost"}
-
-
-def first_sentence(tokens: list[str]) -> list[str]:
-    return tokens[:tokens.index(".")] if "." in tokens else tokens
 
 
 def stats(rows: list[dict]) -> dict:
@@ -39,9 +30,9 @@ def stats(rows: list[dict]) -> dict:
             "two_or_more_sentences": round(float((sentences >= 2).mean()), 3),
             "distinct_words": len({w for t in tokens for w in t if w.isalpha()}),
             "ordinal_or_distance_first_sentence": round(float(np.mean(
-                [bool(ORDINAL_OR_DISTANCE.intersection(first_sentence(t))) for t in tokens])), 3),
-            "ordinal_or_distance_anywhere": round(float(np.mean(
-                [bool(ORDINAL_OR_DISTANCE.intersection(t)) for t in tokens])), 3)}
+                [bool(COMPARISONS.intersection(t[:adjective_end(t, "first_sentence")])) for t in tokens])), 3),
+            "ordinal_or_distance_anywhere": round(float(np.mean([bool(COMPARISONS.intersection(t)) for t in tokens])),
+                                                  3)}
 
 
 def generated(world: int, scenes: int, seed: int = 3407) -> list[dict]:
