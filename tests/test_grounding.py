@@ -261,6 +261,47 @@ def test_keep_rank_rewards_adds_the_cross_entropy_to_the_rank_rewards():
         alone = student_distillation(Recipe(keep_rank_rewards=keep))(*args)
         assert float(alone) == pytest.approx(float(soft), rel=1e-5)
 
+def test_posterior_targets_spread_the_target_by_the_teachers_posterior():
+    """distill.posterior_targets: cross-entropy toward softmax_k(-n r_k) over the valid candidates, n the hidden
+    keywords. Sentence 0: slots 1 and 2 valid (0.2, 0.9), n = 2: weights e^-0.4 : e^-1.8 on proposals 0 and 3;
+    sentence 1: slots 0 and 1 (0.1, 0.3), n = 0 counts as 1: e^-0.1 : e^-0.3 on proposals 2 and 3."""
+    from ws3dvg.grounding.losses import posterior_distillation_loss, student_distillation
+    from ws3dvg.grounding.recipe import Recipe
+
+    scores = torch.tensor([[[1.0, 2.0, 0.0, -1.0], [0.5, 0.0, 0.0, 0.0]]])
+    cand = torch.tensor([[[1, 0, 3], [2, 3, 0]]])
+    recon = torch.tensor([[[float("inf"), 0.2, 0.9], [0.1, 0.3, float("inf")]]])
+    valid = torch.tensor([[[False, True, True], [True, True, False]]])
+    sm = torch.ones(1, 2, dtype=torch.bool)
+    words = torch.tensor([[2, 0]])
+    lp0, lp1 = torch.log_softmax(scores[0, 0], 0), torch.log_softmax(scores[0, 1], 0)
+    w0 = torch.softmax(torch.tensor([-0.4, -1.8]), 0)
+    w1 = torch.softmax(torch.tensor([-0.1, -0.3]), 0)
+    want = -(w0[0] * lp0[0] + w0[1] * lp0[3] + w1[0] * lp1[2] + w1[1] * lp1[3]) / 2
+    got = posterior_distillation_loss(scores, cand, recon, valid, sm, words)
+    assert float(got) == pytest.approx(float(want), rel=1e-5)
+    # a sharp posterior is the hard label: scaled 1000x, the loss is hard_distillation's
+    sharp = posterior_distillation_loss(scores, cand, recon, valid, sm, words * 0 + 1000)
+    hard = hard_distillation_loss(scores, cand, recon, valid, sm)
+    assert float(sharp) == pytest.approx(float(hard), rel=1e-5)
+    # a sentence without valid candidates or a padding one counts nothing
+    padded = posterior_distillation_loss(scores, cand, recon, valid, torch.tensor([[True, False]]), words)
+    assert float(padded) == pytest.approx(float(-(w0[0] * lp0[0] + w0[1] * lp0[3])), rel=1e-5)
+    no_candidates = valid & torch.tensor([True, False])[None, :, None]
+    got = posterior_distillation_loss(scores, cand, recon, no_candidates, sm, words)
+    assert torch.isfinite(got) and float(got) == pytest.approx(float(padded), rel=1e-5)
+    # the switch: in place of the hard label, beside the rank rewards as keep_rank_rewards keeps them
+    args = (scores, cand, recon, valid, sm)
+    plain = student_distillation(Recipe(hard_distillation=True))(*args)
+    post = student_distillation(Recipe(hard_distillation=True), posterior=True)(*args, words=words)
+    both = student_distillation(Recipe(hard_distillation=True, keep_rank_rewards=True), posterior=True)(*args, words=words)
+    assert float(post) == pytest.approx(float(want), rel=1e-5) and float(plain) == pytest.approx(float(hard), rel=1e-5)
+    rank = student_distillation(Recipe())(*args)
+    assert float(both) == pytest.approx(float(want + rank), rel=1e-5)
+    # the paper's recipe has no hard label to replace: the rank rewards alone
+    assert float(student_distillation(Recipe(), posterior=True)(*args, words=words)) == pytest.approx(float(rank))
+
+
 
 def test_coarse_from_fine_loss_hand_case():
     # 3 sentences x 2 candidates. Sentence 0: base (1, 3) + learned (0.5, 0), the fine stage chose candidate 1:
@@ -493,8 +534,9 @@ def test_resume_gives_same_weights(tiny_grounding, tmp_path):
         torch.testing.assert_close(va, vb, atol=0, rtol=0, msg=ka)
 
 
-@pytest.mark.parametrize("hard", [False, True])
-def test_student_learns_from_knowledge(tiny_grounding, tmp_path, hard):
+@pytest.mark.parametrize("hard,posterior,class_prior", [(False, False, False), (True, False, False),
+                                                       (True, True, True)])
+def test_student_learns_from_knowledge(tiny_grounding, tmp_path, hard, posterior, class_prior):
     from ws3dvg.grounding.student import full_supervision_targets, train_student
     from ws3dvg.grounding.teacher import write_knowledge
 
@@ -502,11 +544,14 @@ def test_student_learns_from_knowledge(tiny_grounding, tmp_path, hard):
     _, know = _train(paths, tmp_path / "t")
     write_knowledge(str(tmp_path / "knowledge.h5"), {"train": know}, TINY_GROUNDING)
     teacher = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], hard_distillation=hard))
-    cfg = _student_config(teacher, epochs=1)
+    cfg = _student_config(teacher, epochs=1, posterior_targets=posterior, class_prior=class_prior)
     assert cfg["recipe"]["hard_distillation"] is hard and cfg["hidden"] == TINY_GROUNDING["hidden"]
     model = train_student(cfg, dict(paths, knowledge=str(tmp_path / "knowledge.h5")), torch.device("cpu"), 0,
                           str(tmp_path / "s"), str(tmp_path / "s_live"), None)
     assert sum(p.numel() for p in model.parameters()) > 0
+    assert (model.class_prior is not None) is class_prior
+    if class_prior:  # the weight learned: it moved off its start
+        assert float(model.class_prior.detach()) != 1.0
     full = full_supervision_targets(paths, "train")
     assert (full >= 0).mean() > 0.9  # gt-mode proposals: nearly every target has its proposal
 

@@ -1,5 +1,5 @@
 """The grounding losses, as the authors' code computes them (lib/loss_helper in WS-3DVG), and our
-`hard_distillation` next to them. All take the (B scenes, S sentences) grid with `sent_mask`; nothing
+`hard_distillation` and `distill.posterior_targets` next to them. All take the (B scenes, S sentences) grid with `sent_mask`; nothing
 loops over sentences or candidates. Which ones a teacher sums is its recipe's choice, passed in.
 
 Under torchrun each rank holds part of the global batch: the means divide by the global count over the number
@@ -148,19 +148,38 @@ def coarse_from_fine_loss(base: torch.Tensor, learned: torch.Tensor, fine: torch
     return (ce * ok).sum() / ok.sum().clamp_min(1)
 
 
-def hard_and_rank_reward_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch.Tensor:
-    """Our `keep_rank_rewards`: the cross-entropy toward the teacher's best candidate plus the authors' rank-reward
-    loss over all K. The rewards spread the target over every candidate of the predicted class (a class-level
-    target), which the cross-entropy alone drops. Same shapes as distillation_loss."""
-    return hard_distillation_loss(scores, candidates, recon, cand_valid, sent_mask) + \
-        distillation_loss(scores, candidates, recon, cand_valid, sent_mask)
+def posterior_distillation_loss(scores, candidates, recon, cand_valid, sent_mask, words) -> torch.Tensor:
+    """Our `distill.posterior_targets`: cross-entropy over all proposals toward the teacher's posterior over its
+    valid candidates, softmax_k(-n r_k) with n the sentence's hidden keywords (at least one). reconstruction_score
+    averages over words, so n r_k is about the sentence's NLL of its hidden words given candidate k, and the
+    softmax is the teacher's own probability that k is meant (uniform prior, no temperature to tune). Where the
+    teacher hesitates, the target spreads over the candidates it hesitates between; hard_distillation_loss is the
+    limit of a sharp posterior. Same shapes as distillation_loss; words (B, S)."""
+    n = words.float().clamp_min(1)[..., None]
+    logit = torch.where(cand_valid, -n * torch.where(cand_valid, recon.float(), 0.0), float("-inf"))
+    ok = cand_valid.any(-1) & sent_mask
+    target = torch.where(ok[..., None], logit, 0.0).softmax(-1)            # a row without candidates: finite, unused
+    idx = torch.where(cand_valid, candidates, 0).clamp(0, scores.shape[-1] - 1)
+    logq = scores.float().log_softmax(-1).gather(-1, idx)
+    ce = -torch.where(cand_valid, target * logq, 0.0).sum(-1)
+    return torch.where(ok, ce, 0.0).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
-def student_distillation(recipe: Recipe):
-    """The loss a weakly supervised student learns the teacher's ranking by."""
-    if recipe.hard_distillation:
-        return hard_and_rank_reward_loss if recipe.keep_rank_rewards else hard_distillation_loss
-    return distillation_loss
+def student_distillation(recipe: Recipe, posterior: bool = False):
+    """The loss a weakly supervised student learns the teacher's ranking by: loss(scores, candidates, recon,
+    cand_valid, sent_mask, words=None), words (B, S) the hidden keywords per sentence (`posterior` needs them).
+
+    The recipe's hard_distillation: the cross-entropy toward the teacher's best candidate, or with `posterior`
+    (distill.posterior_targets) toward its posterior. Its keep_rank_rewards: the authors' rank-reward loss stays
+    beside it; the rewards spread the target over every candidate of the predicted class (a class-level target),
+    which the cross-entropy alone drops. Without hard_distillation the rank rewards are the whole loss."""
+    def loss(scores, candidates, recon, cand_valid, sent_mask, words=None):
+        args = (scores, candidates, recon, cand_valid, sent_mask)
+        if not recipe.hard_distillation:
+            return distillation_loss(*args)
+        one = posterior_distillation_loss(*args, words) if posterior else hard_distillation_loss(*args)
+        return one + distillation_loss(*args) if recipe.keep_rank_rewards else one
+    return loss
 
 
 def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe = Recipe()) -> tuple[torch.Tensor, dict]:

@@ -25,7 +25,7 @@ from ..engine.training import (
 )
 from ..models.grounding import Student, draw_word_dropout
 from ..text.masking import read_masked
-from ..text.vocab import Vocabulary
+from ..text.vocab import KEYWORD, Vocabulary
 from .data import GroundingSet, collate, grounding_set
 from .evaluation import target_boxes
 from .losses import full_supervision_loss, language_loss, student_distillation
@@ -120,7 +120,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     curves = Curves(live_dir, resume=start > 0) if ctx.is_main else None
     runner = StepRunner(net, opt, mode)
 
-    distill = student_distillation(recipe)
+    distill = student_distillation(recipe, cfg.get("posterior_targets", False))  # older student configs: none
 
     def loss_fn(batch):
         b, s, length = batch["ids"].shape
@@ -131,7 +131,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
         sm = batch["sent_mask"]
         if cfg["supervision"] == "weak":
             loss = distill(out["scores"], batch["k_candidates"], batch["k_recon_loss"],
-                           batch["k_valid"] & sm[..., None], sm)
+                           batch["k_valid"] & sm[..., None], sm, words=(batch["mask"] == KEYWORD).sum(-1))
         else:
             loss = full_supervision_loss(out["scores"], batch["k_target"], sm)
         lang = language_loss(out["class_logits"], batch["class18"], sm)

@@ -665,6 +665,8 @@ class Student(nn.Module):
         self.relation = RelationEncoder(feature_dim, h, multiview_dim=multiview_dim, distance_bias=distance_bias)
         self.match = MatchHead(h, context_layers=cfg.get("match_context_layers", 0),  # older student.pt: none
                                context_geometry=cfg.get("match_context_geometry", "box"))
+        # distill.class_prior: a learned weight (from 1) on log P(the proposal is of the sentence's class)
+        self.class_prior = nn.Parameter(torch.ones(())) if cfg.get("class_prior", False) else None
 
     def forward(self, batch: dict, dropped: torch.Tensor | None = None) -> dict:
         b, s, length = batch["ids"].shape
@@ -673,4 +675,15 @@ class Student(nn.Module):
         prop = self.relation(batch["features"], batch["corners"], batch["prop_mask"], batch.get("multiview"))
         scores = self.match(prop, lang["word"].view(b, s, length, -1), lang["word_mask"].view(b, s, length),
                             batch["prop_mask"], batch["corners"])
-        return {"scores": scores, "class_logits": lang["class_logits"].view(b, s, -1)}
+        class_logits = lang["class_logits"].view(b, s, -1)
+        if self.class_prior is not None:
+            scores = scores.float() + self.class_prior * same_class_log_prob(class_logits, batch["class_scores"])
+        return {"scores": scores, "class_logits": class_logits}
+
+
+def same_class_log_prob(lang_logits: torch.Tensor, class_scores: torch.Tensor) -> torch.Tensor:
+    """log P(proposal p is of sentence s's class) = log sum_c softmax(language logits)_c x detector score_p(c), the
+    language side detached (it stays a classifier, as the teacher's coarse stage reads it), floored at 1e-6.
+    lang_logits (B, S, C), class_scores (B, P, C) -> (B, S, P)."""
+    lang_p = lang_logits.detach().float().softmax(-1)
+    return torch.einsum("bsc,bpc->bsp", lang_p, class_scores.float()).clamp_min(1e-6).log()

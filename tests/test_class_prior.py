@@ -1,0 +1,52 @@
+"""The student's class prior (`distill.class_prior`): log P(the proposal is of the sentence's class) added to the
+match head's score with a learned weight that starts at 1."""
+
+import math
+
+import pytest
+import torch
+
+from ws3dvg.models.grounding import Student, same_class_log_prob
+
+
+def test_same_class_log_prob_hand_case():
+    # one scene, two sentences, three proposals, three classes. Sentence 0 is sure of class 0; sentence 1 splits
+    # 3:1 between classes 1 and 2 (logits log 3, 0 and -inf). Proposal 0 is class 0, proposal 1 half class 1 and
+    # half class 2, proposal 2 class 2.
+    lang = torch.tensor([[[0.0, -1e9, -1e9], [-1e9, math.log(3.0), 0.0]]])
+    det = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.0, 0.0, 1.0]]])
+    want = torch.tensor([[[0.0, math.log(1e-6), math.log(1e-6)],        # no mass: the floor
+                          [math.log(1e-6), math.log(0.75 * 0.5 + 0.25 * 0.5), math.log(0.25)]]])
+    torch.testing.assert_close(same_class_log_prob(lang, det), want, rtol=1e-5, atol=1e-5)
+
+
+def _batch(b=1, s=2, p=4, length=5, c=18, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centre = torch.rand(b, p, 3, generator=g) * 4
+    return {"ids": torch.randint(1, 20, (b, s, length), generator=g), "length": torch.full((b, s), length),
+            "features": torch.randn(b, p, 12, generator=g),
+            "corners": centre[:, :, None] + 0.2 * (torch.rand(b, p, 8, 3, generator=g) - 0.5),
+            "prop_mask": torch.ones(b, p, dtype=torch.bool),
+            "class_scores": torch.softmax(3 * torch.randn(b, p, c, generator=g), -1)}
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.25])
+def test_student_score_adds_the_weighted_log_prior(weight):
+    cfg = {"hidden": 16, "embedding_dim": 8}
+    torch.manual_seed(0)
+    plain = Student(20, 12, cfg).eval()
+    torch.manual_seed(0)
+    prior = Student(20, 12, dict(cfg, class_prior=True)).eval()
+    assert plain.class_prior is None and float(prior.class_prior.detach()) == 1.0  # it starts as the product of the two
+    prior.load_state_dict(dict(plain.state_dict(), class_prior=torch.tensor(weight)))
+    batch = _batch()
+    with torch.no_grad():
+        a, b = plain(batch), prior(batch)
+    torch.testing.assert_close(b["scores"], a["scores"] + weight * same_class_log_prob(a["class_logits"],
+                                                                                        batch["class_scores"]))
+    # the language classifier learns from its own loss only: the prior passes no gradient into it
+    prior.train()
+    out = prior(batch)
+    grad = torch.autograd.grad(out["scores"].logsumexp(-1).sum(), prior.language.lang_cls[0].weight,
+                               allow_unused=True)[0]
+    assert grad is None or float(grad.abs().max()) == 0.0
