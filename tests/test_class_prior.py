@@ -50,3 +50,20 @@ def test_student_score_adds_the_weighted_log_prior(weight):
     grad = torch.autograd.grad(out["scores"].logsumexp(-1).sum(), prior.language.lang_cls[0].weight,
                                allow_unused=True)[0]
     assert grad is None or float(grad.abs().max()) == 0.0
+
+
+def test_the_paper_recipe_and_the_joint_head_leave_the_student_departures_off():
+    """`teacher.variant: paper` is the authors' student too, and the teacher's jointly trained head (the authors' weak
+    student) was trained without them: distill's class_prior and posterior_targets are off there, on elsewhere."""
+    from ws3dvg.grounding.recipe import Recipe
+    from ws3dvg.grounding.student import student_config
+
+    distill = {"class_prior": True, "posterior_targets": True, "epochs": 1}
+    arch = {"hidden": 16, "embedding_dim": 8, "word_vectors": "", "use_multiview": False}
+    ours = Recipe(staged_distillation=True, hard_distillation=True).to_dict()
+    joint = Recipe(hard_distillation=True).to_dict()  # staged_distillation off: the head trains inside the teacher
+    for recipe, supervision, on in ((ours, "weak", True), (ours, "full", True), (Recipe().to_dict(), "weak", False),
+                                    (Recipe().to_dict(), "full", False), (joint, "weak", False), (joint, "full", True)):
+        cfg = student_config(distill, supervision, dict(arch, recipe=recipe))
+        assert cfg["class_prior"] is on and cfg["posterior_targets"] is on, (recipe, supervision)
+        assert cfg["epochs"] == 1 and cfg["hidden"] == 16

@@ -73,11 +73,25 @@ def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
     return out
 
 
+# distill's switches that depart from the authors' student; the paper's recipe (`teacher.variant: paper`) and the
+# teacher's jointly trained head (the authors' weak student, trained without them) leave them off
+STUDENT_DEPARTURES = ("class_prior", "posterior_targets")
+
+
 def student_config(distill_cfg: dict, supervision: str, teacher_config: dict) -> dict:
     """The config a student trains and is saved with: the distill section (how it trains), its supervision, and
-    from the teacher's saved config its architecture (`FROM_TEACHER`) and its recipe."""
-    return dict(distill_cfg, supervision=supervision, **{k: teacher_config[k] for k in FROM_TEACHER},
-                recipe=teacher_config["recipe"])
+    from the teacher's saved config its architecture (`FROM_TEACHER`) and its recipe. Under the paper's recipe, and
+    for the weak student that is the teacher's joint head, `STUDENT_DEPARTURES` are off whatever distill says."""
+    cfg = dict(distill_cfg, supervision=supervision, **{k: teacher_config[k] for k in FROM_TEACHER},
+               recipe=teacher_config["recipe"])
+    recipe = Recipe.from_dict(teacher_config["recipe"])
+    if recipe.is_paper or (supervision == "weak" and recipe.joint_student):
+        off = [k for k in STUDENT_DEPARTURES if cfg.get(k)]
+        if off:
+            log.info("the %s student: %s off (the authors' student has neither)",
+                     "paper recipe's" if recipe.is_paper else "jointly trained", ", ".join(off))
+        cfg.update({k: False for k in STUDENT_DEPARTURES})
+    return cfg
 
 
 def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_dir: str,
