@@ -1,9 +1,13 @@
 """Language statistics of ScanRefer-format files: tokens per description (mean, median, 90th percentile),
 share with two or more sentences, distinct words, and the share that uses an ordinal or a superlative of distance
 ("the second chair", "the farthest one": text/tagger.py's COMPARISONS), in the first sentence and anywhere. Compares the synthetic worlds with
-real rows.
+real rows. With --labels: "unique" as ScanRefer counts it (from a whole split file's rows; a sample of rows sees
+too few objects of a scene), and per kind of attribute word (the tagger's lexicon) the share of "unique" and of
+"multiple" rows that name one, and the share of those words that stand in "unique" rows. There the weak teacher's
+fine stage has one candidate, so it learns the word from the right object.
 
-Usage: python benchmarks/language_stats.py FILE.json [FILE.json ...] [--world 1|2 --scenes 150] [--json out.json]
+Usage: python benchmarks/language_stats.py FILE.json [FILE.json ...] [--labels scannetv2-labels.combined.tsv]
+       [--world 1|2 --scenes 150] [--json out.json]
 (--world generates a world's descriptions from its layouts alone, no meshes: the same grammar, other draws)
 """
 
@@ -17,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ws3dvg.text.tagger import COMPARISONS, adjective_end
+from ws3dvg.text.tagger import COLOURS, COMPARISONS, MATERIALS, SHAPES, SIZES, adjective_end
 from ws3dvg.text.tokens import clean_tokens
 
 
@@ -35,6 +39,37 @@ def stats(rows: list[dict]) -> dict:
                                                   3)}
 
 
+# the tagger's attribute lexicon by kind; "wooden" (a colour there, as annotators use it) counts as material, and
+# words of light rather than hue ("dark", "clear") as neither
+KIND_WORDS = {"colour": COLOURS - {"wooden", "dark", "light", "bright", "pale", "clear", "transparent"},
+              "material": MATERIALS | {"wooden"}, "shape": SHAPES, "size": SIZES}
+
+
+def attribute_mentions(rows: list[dict], unique: np.ndarray) -> dict:
+    """Per kind: the share of "unique" and of "multiple" rows naming one of its words, and the share of its words
+    that stand in "unique" rows."""
+    tokens = [clean_tokens(r["token"]) for r in rows]
+    out = {"unique_rows": round(float(unique.mean()), 3)}
+    for kind, words in KIND_WORDS.items():
+        count = np.array([sum(w in words for w in t) for t in tokens])
+        out[kind] = {"unique_rows_naming": round(float((count[unique] > 0).mean()), 3) if unique.any() else 0.0,
+                     "multiple_rows_naming": round(float((count[~unique] > 0).mean()), 3) if (~unique).any() else 0.0,
+                     "words_in_unique_rows": round(float(count[unique].sum() / max(count.sum(), 1)), 3)}
+    return out
+
+
+def scanrefer_unique(rows: list[dict], labels_tsv: str) -> np.ndarray:
+    """ScanRefer's unique flag (text/annotations.scanrefer_same_class over the file's own rows). It counts the
+    objects annotated in the file, so it holds for a whole split's file, not for a sample of rows."""
+    import pandas as pd
+
+    from ws3dvg.scannet.labels import LabelMap
+    from ws3dvg.text.annotations import scanrefer_same_class
+
+    frame = pd.DataFrame(rows).assign(split="rows")
+    return scanrefer_same_class(frame, LabelMap.read(labels_tsv)) <= 1
+
+
 def generated(world: int, scenes: int, seed: int = 3407) -> list[dict]:
     from ws3dvg.synth import describe, grammar
     from ws3dvg.synth.scene import layout_room
@@ -45,9 +80,10 @@ def generated(world: int, scenes: int, seed: int = 3407) -> list[dict]:
         rng = np.random.default_rng([seed, i])
         room = layout_room(rng, cfg)
         if world >= 2:
-            rows += grammar.describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"])[0]
+            room_rows = grammar.describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"])[0]
         else:
-            rows += describe.describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])[0]
+            room_rows = describe.describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])[0]
+        rows += [dict(r, scene_id=f"room{i:04d}") for r in room_rows]
     return rows
 
 
@@ -56,11 +92,21 @@ def main() -> None:
     ap.add_argument("files", nargs="*")
     ap.add_argument("--world", type=int)
     ap.add_argument("--scenes", type=int, default=150)
+    ap.add_argument("--labels", help="ScanNet's label table: real rows get unique / multiple and attribute mentions")
     ap.add_argument("--json")
     args = ap.parse_args()
-    out = {f: stats(json.loads(Path(f).read_text())) for f in args.files}
+    out = {}
+    for f in args.files:
+        rows = json.loads(Path(f).read_text())
+        out[f] = stats(rows)
+        if args.labels:
+            out[f]["attribute_mentions"] = attribute_mentions(rows, scanrefer_unique(rows, args.labels))
     if args.world:
-        out[f"world {args.world}, {args.scenes} scenes (language only)"] = stats(generated(args.world, args.scenes))
+        rows = generated(args.world, args.scenes)
+        name = f"world {args.world}, {args.scenes} scenes (language only)"
+        out[name] = stats(rows)
+        if args.labels:
+            out[name]["attribute_mentions"] = attribute_mentions(rows, scanrefer_unique(rows, args.labels))
     print(json.dumps(out, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
