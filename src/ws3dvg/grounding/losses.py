@@ -1,6 +1,6 @@
 """The grounding losses, as the authors' code computes them (lib/loss_helper in WS-3DVG), and our
-`hard_distillation` and `distill.posterior_targets` next to them. All take the (B scenes, S sentences) grid with `sent_mask`; nothing
-loops over sentences or candidates. Which ones a teacher sums is its recipe's choice, passed in.
+`hard_distillation` and `distill.posterior_targets` next to them. All take the (B scenes, S sentences) grid with
+`sent_mask`; nothing loops over sentences or candidates. Which ones a teacher sums is its recipe's choice, passed in.
 
 Under torchrun each rank holds part of the global batch: the means divide by the global count over the number
 of ranks (`distributed.global_count`), and MIL-NCE contrasts with every scene of the global batch

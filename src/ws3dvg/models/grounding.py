@@ -651,7 +651,8 @@ def reconstruction_score(logits, target, tokens, smoothing: float = 0.1, keyword
 
 class Student(nn.Module):
     """Two-stage grounding model: language encoder, relation encoder, match head. The only model that runs at
-    inference (no reconstruction at test time)."""
+    inference (no reconstruction at test time). With `class_prior` (distill's, a departure) each proposal's score
+    also gains a learned multiple of `same_class_log_prob`."""
 
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
                  multiview_dim: int = 0):
