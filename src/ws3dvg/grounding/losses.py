@@ -54,6 +54,14 @@ def language_loss(class_logits: torch.Tensor, class18: torch.Tensor, sent_mask: 
     return (per_scene * has).sum() / distributed.global_count(has.sum()).clamp_min(1)
 
 
+def sentence_log_likelihood(recon: torch.Tensor, valid: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+    """-n r_k per candidate, -inf where invalid: reconstruction_score averages over words, so n r_k, with n the
+    sentence's hidden keywords (at least one), is about its NLL of those words given candidate k. Its softmax over k
+    is the teacher's posterior (uniform prior). recon / valid (..., K), words (...) -> (..., K)."""
+    n = words.float().clamp_min(1)[..., None]
+    return torch.where(valid, -n * torch.where(valid, recon.float(), 0.0), float("-inf"))
+
+
 def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candidates: bool,
                         valid_half: bool = False, marginal_words: torch.Tensor | None = None) -> torch.Tensor:
     """The authors' schedule: the mean reconstruction score over all K candidates in the first epochs, then over
@@ -75,7 +83,7 @@ def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candid
     valid = torch.isfinite(r)
     if marginal_words is not None and not all_candidates:
         n = marginal_words.float().clamp_min(1)[..., None]
-        logit = torch.where(valid, -n * torch.where(valid, r, 0.0), float("-inf"))
+        logit = sentence_log_likelihood(r, valid, marginal_words)
         count = valid.sum(-1)
         has = sent_mask & (count > 0)
         lse = torch.logsumexp(torch.where(has[..., None], logit, 0.0), -1)
@@ -150,13 +158,10 @@ def coarse_from_fine_loss(base: torch.Tensor, learned: torch.Tensor, fine: torch
 
 def posterior_distillation_loss(scores, candidates, recon, cand_valid, sent_mask, words) -> torch.Tensor:
     """Our `distill.posterior_targets`: cross-entropy over all proposals toward the teacher's posterior over its
-    valid candidates, softmax_k(-n r_k) with n the sentence's hidden keywords (at least one). reconstruction_score
-    averages over words, so n r_k is about the sentence's NLL of its hidden words given candidate k, and the
-    softmax is the teacher's own probability that k is meant (uniform prior, no temperature to tune). Where the
-    teacher hesitates, the target spreads over the candidates it hesitates between; hard_distillation_loss is the
-    limit of a sharp posterior. Same shapes as distillation_loss; words (B, S)."""
-    n = words.float().clamp_min(1)[..., None]
-    logit = torch.where(cand_valid, -n * torch.where(cand_valid, recon.float(), 0.0), float("-inf"))
+    valid candidates, the softmax of `sentence_log_likelihood`: the teacher's own probability that k is meant (no
+    temperature to tune). Where the teacher hesitates, the target spreads over the candidates it hesitates between;
+    hard_distillation_loss is the limit of a sharp posterior. Same shapes as distillation_loss; words (B, S)."""
+    logit = sentence_log_likelihood(recon, cand_valid, words)
     ok = cand_valid.any(-1) & sent_mask
     target = torch.where(ok[..., None], logit, 0.0).softmax(-1)            # a row without candidates: finite, unused
     idx = torch.where(cand_valid, candidates, 0).clamp(0, scores.shape[-1] - 1)
