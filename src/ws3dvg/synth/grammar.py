@@ -289,9 +289,9 @@ INLINE = ("colour", "material", "scale", "shape", "size")  # facts a noun phrase
 
 
 def describe(target: SceneObject, group: list[SceneObject], room: Room, speaker: Speaker,
-             attribute_share: float) -> tuple[str, bool, str] | None:
-    """One description of `target` -> (text, only an attribute decides, the deciding facts' kinds joined by +),
-    or None if nothing singles it out."""
+             attribute_share: float) -> tuple[str, bool, str, list[Fact]] | None:
+    """One description of `target` -> (text, only an attribute decides, the deciding facts' kinds joined by +,
+    every fact it states), or None if nothing singles it out."""
     rng = speaker.rng
     ti = next(i for i, o in enumerate(group) if o.object_id == target.object_id)
     n = len(group)
@@ -335,7 +335,8 @@ def describe(target: SceneObject, group: list[SceneObject], room: Room, speaker:
         fillers.append(f)
     if not singles_out(core + fillers, ti):  # cannot happen by construction; never write an ambiguous row
         raise AssertionError(f"description of object {target.object_id} does not single it out")
-    return render(target, core, fillers, n, speaker), attribute_only, "+".join(f.kind for f in core)
+    return (render(target, core, fillers, n, speaker), attribute_only, "+".join(f.kind for f in core),
+            core + fillers)
 
 
 def render(target: SceneObject, core: list[Fact], fillers: list[Fact], n: int, sp: Speaker) -> str:
@@ -377,12 +378,13 @@ def describe_room(room: Room, rng: np.random.Generator, per_object: int, attribu
             out = describe(target, group, room, speaker, attribute_share)
             if out is None:
                 break
-            text, only_attr, decided_by = out
+            text, only_attr, decided_by, stated = out
             multiple += len(group) > 1
             attribute_only += only_attr
             rows.append({"object_id": target.object_id, "object_name": target.name.replace(" ", "_"),
                          "ann_id": ann, "description": text, "token": tokenize(text),
-                         "decided_by": decided_by if len(group) > 1 else "unique", "attribute_only": only_attr})
+                         "decided_by": decided_by if len(group) > 1 else "unique", "attribute_only": only_attr,
+                         "facts": stated})  # not written to the dataset; diagnostics read it
             written += 1
         if not written:
             skipped += 1

@@ -1,0 +1,138 @@
+"""How far can a grounder get on world v2 if it reads only some kinds of fact? The ceiling of each reader.
+
+Every world-v2 description is a set of facts (`synth/facts.py`), each with its truth over the target's group
+(the objects of the same name in the room). A reader that checks only the facts of some kinds cannot tell apart
+the group members those facts leave standing; at best it picks one of them at random. Its ceiling on a row is
+1 / (members left standing), the target always among them. Averaged over rows, per reader:
+
+- `class`: no fact read: random of the class (the coarse stage's level when it names the class right);
+- `colour`: its colour alone, the one attribute the fine stage reads well on world 2 (RESULTS.md);
+- `own`: what the candidate's own points show: colour, material, shape, absolute scale ("big");
+- `own+size`: and comparisons of size within the group ("the largest");
+- `own+size+place`: and its place in the room (corner, against a wall, middle): still one candidate at a time;
+- `all`: every fact, relations to other objects included: 1 on every row, by construction.
+
+The fine stage of the paper scores each candidate by reconstructing the sentence from that candidate's own
+feature, so `own+size+place` bounds it unless its feature reads other objects. A row whose target is the only
+object of its name counts 1 for every reader but `class`. "Unique" / "multiple" are `evaluate`'s (ScanRefer's
+count of annotated objects of the target's 18-class label in the scene), so the `class` row is `evaluate`'s random
+of the class when the class is named right, and every reader reads the noun ("armchair" is not "chair"). Rows are
+drawn from room layouts alone (no meshes): the same grammar and settings as `synthesize`, other draws than a
+dataset's rows.
+
+Usage (repo root): python benchmarks/reader_ceiling.py [OVERLAY.yaml ...] [--scenes 300] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from overlay_params import merge  # noqa: E402
+
+OWN = ("colour", "material", "shape", "scale")
+READERS = {
+    "class": (),
+    "colour": ("colour",),
+    "own": OWN,
+    "own+size": OWN + ("size",),
+    "own+size+place": OWN + ("size", "corner", "wall", "middle"),
+}
+
+
+def ceiling(facts, kinds) -> float:
+    """1 / the number of group members that every stated fact of `kinds` holds for (the target always does)."""
+    masks = [np.array(f.mask) for f in facts if f.kind in kinds]
+    n = len(facts[0].mask)
+    left = np.logical_and.reduce(masks) if masks else np.ones(n, bool)
+    return 1.0 / int(left.sum())
+
+
+def same_class_counts(rows: list[dict]) -> np.ndarray:
+    """`evaluate`'s count behind unique / multiple: ScanRefer's, through the synthetic world's label table."""
+    import pandas as pd
+
+    from ws3dvg.scannet.labels import LabelMap
+    from ws3dvg.synth.world import label_table
+    from ws3dvg.text.annotations import scanrefer_same_class
+
+    frame = pd.DataFrame({"split": "rows", "scene_id": [r["scene_id"] for r in rows],
+                          "object_id": [r["object_id"] for r in rows],
+                          "object_name": [r["object_name"] for r in rows]})
+    return scanrefer_same_class(frame, LabelMap(label_table()))
+
+
+def table(rows: list[dict]) -> dict:
+    """Per reader: ceiling on `evaluate`'s "multiple" rows and on all rows, on the "multiple" rows that shape or
+    material alone decides and on the rest, and per deciding fact (the generator's: same-name groups)."""
+    n_class = same_class_counts(rows)
+    multiple = n_class > 1
+    only_attr = np.array([r["attribute_only"] for r in rows]) & multiple
+    out = {"rows": len(rows), "multiple_rows": int(multiple.sum()), "readers": {}}
+    for name, kinds in {**READERS, "all": None}.items():
+        if name == "class":
+            c = 1.0 / np.maximum(n_class, 1)
+        else:
+            c = np.array([1.0 if kinds is None or r["decided_by"] == "unique" else ceiling(r["facts"], kinds)
+                          for r in rows])
+        by_fact: dict[str, list[float]] = {}
+        for r, v, m in zip(rows, c, multiple):
+            if m:
+                by_fact.setdefault(r["decided_by"], []).append(v)
+        out["readers"][name] = {
+            "multiple": float(c[multiple].mean()),
+            "overall": float(c.mean()),
+            "attribute_only_rows": float(c[only_attr].mean()),
+            "other_multiple_rows": float(c[multiple & ~only_attr].mean()),
+            "by_deciding_fact": {k: [len(v), round(float(np.mean(v)), 4)] for k, v in sorted(by_fact.items())},
+        }
+    out["attribute_only_share_of_multiple"] = float(only_attr.sum() / multiple.sum())
+    return out
+
+
+def generated(cfg: dict, scenes: int, seed: int) -> list[dict]:
+    from ws3dvg.synth import grammar
+    from ws3dvg.synth.scene import layout_room
+
+    rows = []
+    for i in range(scenes):
+        rng = np.random.default_rng([seed, i])
+        rows += [dict(r, scene_id=f"room{i:04d}")
+                 for r in grammar.room_descriptions(layout_room(rng, cfg), rng, cfg)[0]]
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("overlays", nargs="*", type=Path, help="params overlays (synth.world must come out 2)")
+    ap.add_argument("--base", type=Path, default=Path("params.yaml"))
+    ap.add_argument("--scenes", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=3407)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    params = yaml.safe_load(args.base.read_text())
+    for path in args.overlays:
+        params = merge(params, yaml.safe_load(path.read_text()) or {})
+    cfg = params["synth"]
+    if cfg.get("world", 1) < 2:
+        raise SystemExit("reader_ceiling.py needs world v2 (synth.world: 2): world 1's rows carry no facts")
+    result = {"scenes": args.scenes, "seed": args.seed, "overlays": [str(p) for p in args.overlays],
+              **table(generated(cfg, args.scenes, args.seed))}
+    print(f"{result['rows']} rows, {result['multiple_rows']} multiple "
+          f"(attribute-only {result['attribute_only_share_of_multiple']:.3f})")
+    print(f"{'reader':<16} {'multiple':>9} {'overall':>8} {'attr-only':>10} {'other':>7}")
+    for name, r in result["readers"].items():
+        print(f"{name:<16} {r['multiple']:>9.3f} {r['overall']:>8.3f} {r['attribute_only_rows']:>10.3f} "
+              f"{r['other_multiple_rows']:>7.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

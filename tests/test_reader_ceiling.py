@@ -1,0 +1,65 @@
+"""benchmarks/reader_ceiling.py: the best a reader of some kinds of fact can do on world v2, checked by hand."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ws3dvg.synth.facts import Fact
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("reader_ceiling", ROOT / "benchmarks" / "reader_ceiling.py")
+reader_ceiling = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(reader_ceiling)
+
+
+def test_ceiling_counts_the_members_every_read_fact_leaves():
+    # a group of four; the target is member 0
+    facts = [Fact("colour", "brown", (True, True, False, True)),
+             Fact("material", "wooden", (True, False, False, True)),
+             Fact("closest", "door", (True, False, False, False))]
+    assert reader_ceiling.ceiling(facts, ()) == pytest.approx(1 / 4)              # random of the group
+    assert reader_ceiling.ceiling(facts, ("colour",)) == pytest.approx(1 / 3)
+    assert reader_ceiling.ceiling(facts, reader_ceiling.OWN) == pytest.approx(1 / 2)  # colour AND material
+    assert reader_ceiling.ceiling(facts, ("closest",)) == 1.0
+
+
+def _row(scene, object_id, name, decided_by, attribute_only, facts):
+    return {"scene_id": scene, "object_id": object_id, "object_name": name, "decided_by": decided_by,
+            "attribute_only": attribute_only, "facts": facts}
+
+
+def test_table_splits_rows_as_evaluate_does():
+    # room a: two chairs (one class, "multiple"); room b: a table and a coffee table, both of the class "table"
+    # in the 18 classes, so ScanRefer counts the table row as "multiple" although no other table stands there
+    two = [Fact("colour", "red", (True, True)), Fact("material", "metal", (True, False))]
+    rows = [_row("a", 1, "chair", "material", True, two),
+            _row("a", 2, "chair", "material", True, [Fact("colour", "red", (True, True)),
+                                                     Fact("material", "wooden", (False, True))]),
+            _row("b", 3, "table", "unique", False, [Fact("colour", "red", (True,))]),
+            _row("b", 4, "coffee table", "unique", False, [Fact("colour", "red", (True,))])]
+    out = reader_ceiling.table(rows)
+    assert out["multiple_rows"] == 4
+    r = out["readers"]
+    assert r["class"]["multiple"] == pytest.approx(0.5)        # 1 / 2 objects of the class on every row
+    assert r["colour"]["multiple"] == pytest.approx((0.5 + 0.5 + 1 + 1) / 4)
+    assert r["own"]["multiple"] == pytest.approx(1.0)
+    assert r["own"]["attribute_only_rows"] == pytest.approx(1.0)
+    assert r["colour"]["by_deciding_fact"]["material"] == [2, 0.5]
+
+
+def test_every_generated_row_is_read_in_full_by_the_all_reader():
+    cfg = yaml.safe_load((ROOT / "params.yaml").read_text())["synth"] | {"world": 2}
+    rows = reader_ceiling.generated(cfg, scenes=4, seed=5)
+    out = reader_ceiling.table(rows)
+    assert out["rows"] == len(rows) > 0
+    r = out["readers"]
+    assert r["all"]["overall"] == 1.0
+    # more facts read, never a lower ceiling
+    order = ["class", "colour", "own", "own+size", "own+size+place", "all"]
+    overall = [r[k]["overall"] for k in order[1:]]
+    assert overall == sorted(overall)
+    assert all(0 < r[k]["multiple"] <= 1 for k in order)
+    assert np.isfinite(out["attribute_only_share_of_multiple"])
