@@ -20,7 +20,13 @@ of the class when the class is named right, and every reader reads the noun ("ar
 drawn from room layouts alone (no meshes): the same grammar and settings as `synthesize`, other draws than a
 dataset's rows.
 
-Usage (repo root): python benchmarks/reader_ceiling.py [OVERLAY.yaml ...] [--scenes 300] [--json out.json]
+With `--against FACTS.json` (a run's `accuracy_by_fact.py --json` table: per deciding fact its row count and
+each model's accuracy), the ceilings are weighted by that run's rows and set beside its models, overall and on the
+rows that colour decides, that another own attribute (material, shape, scale, size) decides, and that a relation
+to another object decides.
+
+Usage (repo root): python benchmarks/reader_ceiling.py [OVERLAY.yaml ...] [--scenes 300]
+       [--against FACTS.json [--key dotted.path.in.it]] [--json out.json]
 """
 
 from __future__ import annotations
@@ -96,6 +102,36 @@ def table(rows: list[dict]) -> dict:
     return out
 
 
+ATTRIBUTE_FACTS = ("material", "shape", "scale", "size")   # colour apart: the one the fine stage reads
+RELATION_FACTS = ("closest", "farthest", "ordinal", "next", "on", "under", "between", "side", "near")
+
+
+def against(result: dict, facts: list[dict]) -> dict:
+    """The ceilings weighted by a measured run's rows per deciding fact, beside its models' accuracies.
+
+    A deciding fact the sample never drew (a rare pair) counts 1 for every reader but `class`, which takes the
+    run's own random of the class there."""
+    models = [k for k in facts[0] if k not in ("decided_by", "n")]
+    n = np.array([r["n"] for r in facts], float)
+    groups = {"all": np.ones(len(facts), bool),
+              "colour": np.array([r["decided_by"] == "colour" for r in facts]),
+              "attribute": np.array([r["decided_by"] in ATTRIBUTE_FACTS for r in facts]),
+              "relation": np.array([r["decided_by"] in RELATION_FACTS for r in facts])}
+    out = {"rows": int(n.sum()), **{f"{g}_rows": int(n[m].sum()) for g, m in groups.items() if g != "all"}}
+    def cell(r: dict, name: str, by: dict) -> float:
+        known = r["decided_by"] in by and r["decided_by"] != "unique"
+        if name == "class" and not known:
+            return r.get("random_class", 0.0)
+        return by[r["decided_by"]][1] if known else 1.0
+
+    columns = {f"ceiling {name}": np.array([cell(r, name, reader["by_deciding_fact"]) for r in facts])
+               for name, reader in result["readers"].items()}
+    columns.update({m: np.array([r[m] for r in facts], float) for m in models})
+    for g, m in groups.items():
+        out[g] = {k: round(float((v * n)[m].sum() / n[m].sum()), 4) for k, v in columns.items()}
+    return out
+
+
 def generated(cfg: dict, scenes: int, seed: int) -> list[dict]:
     from ws3dvg.synth import grammar
     from ws3dvg.synth.scene import layout_room
@@ -114,6 +150,8 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=Path("params.yaml"))
     ap.add_argument("--scenes", type=int, default=300)
     ap.add_argument("--seed", type=int, default=3407)
+    ap.add_argument("--against", type=Path, help="a run's accuracy_by_fact.py --json table")
+    ap.add_argument("--key", default="", help="dotted path to that table inside --against (gpu.fpwoav40.facts)")
     ap.add_argument("--json")
     args = ap.parse_args()
     params = yaml.safe_load(args.base.read_text())
@@ -130,6 +168,13 @@ def main() -> None:
     for name, r in result["readers"].items():
         print(f"{name:<16} {r['multiple']:>9.3f} {r['overall']:>8.3f} {r['attribute_only_rows']:>10.3f} "
               f"{r['other_multiple_rows']:>7.3f}")
+    if args.against:
+        facts = json.loads(args.against.read_text())
+        for k in filter(None, args.key.split(".")):
+            facts = facts[k]
+        result["against"] = {"facts": f"{args.against}:{args.key}", **against(result, facts)}
+        for g in ("all", "colour", "attribute", "relation"):
+            print(f"{args.against.name}, {g} rows:", json.dumps(result["against"][g]))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 

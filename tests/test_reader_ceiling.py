@@ -63,3 +63,19 @@ def test_every_generated_row_is_read_in_full_by_the_all_reader():
     assert overall == sorted(overall)
     assert all(0 < r[k]["multiple"] <= 1 for k in order)
     assert np.isfinite(out["attribute_only_share_of_multiple"])
+
+
+def test_against_weights_the_ceilings_by_a_runs_rows():
+    result = {"readers": {"class": {"by_deciding_fact": {"material": [9, 0.25], "closest": [9, 0.5]}},
+                          "own": {"by_deciding_fact": {"material": [9, 1.0], "closest": [9, 0.5]}}}}
+    facts = [{"decided_by": "material", "n": 30, "teacher_fine": 0.4, "random_class": 0.3},
+             {"decided_by": "closest", "n": 10, "teacher_fine": 0.5, "random_class": 0.2},
+             {"decided_by": "unique", "n": 60, "teacher_fine": 0.9, "random_class": 0.8},
+             {"decided_by": "shape+between", "n": 0, "teacher_fine": 0.0, "random_class": 0.0}]
+    out = reader_ceiling.against(result, facts)
+    assert out["rows"] == 100 and out["attribute_rows"] == 30 and out["relation_rows"] == 10
+    assert out["colour_rows"] == 0
+    assert out["all"]["ceiling own"] == pytest.approx((30 * 1.0 + 10 * 0.5 + 60 * 1.0) / 100)
+    assert out["all"]["ceiling class"] == pytest.approx((30 * 0.25 + 10 * 0.5 + 60 * 0.8) / 100)
+    assert out["attribute"]["teacher_fine"] == pytest.approx(0.4)
+    assert out["relation"]["ceiling own"] == pytest.approx(0.5)
