@@ -7,7 +7,7 @@ too few objects of a scene), and per kind of attribute word (the tagger's lexico
 fine stage has one candidate, so it learns the word from the right object.
 
 Usage: python benchmarks/language_stats.py FILE.json [FILE.json ...] [--labels scannetv2-labels.combined.tsv]
-       [--world 1|2 --scenes 150] [--json out.json]
+       [--world 1|2 --scenes 150 --params params.yaml] [--json out.json]
 (--world generates a world's descriptions from its layouts alone, no meshes: the same grammar, other draws)
 """
 
@@ -70,17 +70,17 @@ def scanrefer_unique(rows: list[dict], labels_tsv: str) -> np.ndarray:
     return scanrefer_same_class(frame, LabelMap.read(labels_tsv)) <= 1
 
 
-def generated(world: int, scenes: int, seed: int = 3407) -> list[dict]:
+def generated(world: int, scenes: int, seed: int = 3407, params: str = "params.yaml") -> list[dict]:
     from ws3dvg.synth import describe, grammar
     from ws3dvg.synth.scene import layout_room
 
-    cfg = dict(yaml.safe_load(Path("params.yaml").read_text())["synth"], world=world)
+    cfg = dict(yaml.safe_load(Path(params).read_text())["synth"], world=world)
     rows = []
     for i in range(scenes):
         rng = np.random.default_rng([seed, i])
         room = layout_room(rng, cfg)
         if world >= 2:
-            room_rows = grammar.describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"])[0]
+            room_rows = grammar.room_descriptions(room, rng, cfg)[0]
         else:
             room_rows = describe.describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])[0]
         rows += [dict(r, scene_id=f"room{i:04d}") for r in room_rows]
@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("files", nargs="*")
     ap.add_argument("--world", type=int)
     ap.add_argument("--scenes", type=int, default=150)
+    ap.add_argument("--params", default="params.yaml", help="the world's settings (synth section) for --world")
     ap.add_argument("--labels", help="ScanNet's label table: real rows get unique / multiple and attribute mentions")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -102,7 +103,7 @@ def main() -> None:
         if args.labels:
             out[f]["attribute_mentions"] = attribute_mentions(rows, scanrefer_unique(rows, args.labels))
     if args.world:
-        rows = generated(args.world, args.scenes)
+        rows = generated(args.world, args.scenes, params=args.params)
         name = f"world {args.world}, {args.scenes} scenes (language only)"
         out[name] = stats(rows)
         if args.labels:

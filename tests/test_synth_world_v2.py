@@ -130,6 +130,40 @@ def test_descriptions_name_their_target_and_say_true_things():
             "under", "between", "side", "corner", "wall", "middle", "near"}
 
 
+def _rows_of(cfg: dict, n_scenes: int, seed: int = 11) -> list[dict]:
+    rows = []
+    for i in range(n_scenes):
+        rng = np.random.default_rng([seed, i])
+        rows += grammar.room_descriptions(layout_room(rng, cfg), rng, cfg)[0]
+    return rows
+
+
+def test_redundant_attributes_at_zero_write_the_same_rows():
+    plain = _rows_of(synth_cfg(), 6)
+    zero = _rows_of(synth_cfg(redundant_attributes={"colour": 0.0, "shape": 0.0}), 6)
+    assert [r["description"] for r in zero] == [r["description"] for r in plain]
+
+
+def test_redundant_colour_is_named_where_it_decides_nothing_and_changes_no_deciding_fact():
+    rows = _rows_of(synth_cfg(redundant_attributes={"colour": 1.0}), 6)
+    plain = _rows_of(synth_cfg(), 6)
+    colour_share = [np.mean([any(f.kind == "colour" for f in r["facts"]) for r in rs]) for rs in (plain, rows)]
+    assert colour_share[1] > colour_share[0] + 0.2, colour_share
+    for r in rows:
+        facts = r["facts"]
+        assert np.logical_and.reduce([np.array(f.mask) for f in facts]).sum() == 1   # still singles out
+        colour = [f for f in facts if f.kind == "colour"]
+        if r["decided_by"] == "unique" or not colour:
+            continue
+        if r["attribute_only"]:   # shape or material still the only fact that decides
+            plain_facts = [f for f in facts if not f.is_attribute]
+            assert sum(np.logical_and.reduce([np.array(f.mask) for f in plain_facts])) > 1, r["description"]
+    # with p = 1, a row without its colour is a "multiple" one where the colour alone would decide, or an
+    # attribute-only row where it would decide beside the plain statements
+    missing = [r for r in rows if not any(f.kind == "colour" for f in r["facts"])]
+    assert missing and all(r["decided_by"] != "unique" for r in missing)
+
+
 def test_a_world_2_synthesis_reads_back_through_the_real_loaders(tmp_path):
     import pandas as pd
 

@@ -289,9 +289,14 @@ INLINE = ("colour", "material", "scale", "shape", "size")  # facts a noun phrase
 
 
 def describe(target: SceneObject, group: list[SceneObject], room: Room, speaker: Speaker,
-             attribute_share: float) -> tuple[str, bool, str, list[Fact]] | None:
+             attribute_share: float, redundant: dict | None = None) -> tuple[str, bool, str, list[Fact]] | None:
     """One description of `target` -> (text, only an attribute decides, the deciding facts' kinds joined by +,
-    every fact it states), or None if nothing singles it out."""
+    every fact it states), or None if nothing singles it out.
+
+    `redundant` {kind: p} (colour, material, shape): with probability p the description also names the target's
+    attribute of that kind where it decides nothing, as real annotators name attributes whether they decide or not
+    (in a "unique" row any; in a "multiple" one only a value another object of its name shares, so what decides
+    the row stays what decided it)."""
     rng = speaker.rng
     ti = next(i for i, o in enumerate(group) if o.object_id == target.object_id)
     n = len(group)
@@ -333,6 +338,15 @@ def describe(target: SceneObject, group: list[SceneObject], room: Room, speaker:
             if singles_out(plain, ti):
                 continue
         fillers.append(f)
+    for kind, p in sorted((redundant or {}).items()):  # p = 0 draws nothing: the same rows as without
+        f = next((g for g in facts if g.kind == kind), None)
+        if p <= 0 or f is None or any(g.kind == kind for g in core + fillers) or (n > 1 and f.singles_out):
+            continue
+        if attribute_only and not f.is_attribute and \
+                singles_out([g for g in core + fillers + [f] if not g.is_attribute], ti):
+            continue  # beside the plain statements it would decide without the attribute
+        if rng.random() < p:
+            fillers.append(f)
     if not singles_out(core + fillers, ti):  # cannot happen by construction; never write an ambiguous row
         raise AssertionError(f"description of object {target.object_id} does not single it out")
     return (render(target, core, fillers, n, speaker), attribute_only, "+".join(f.kind for f in core),
@@ -366,8 +380,9 @@ def render(target: SceneObject, core: list[Fact], fillers: list[Fact], n: int, s
     return re.sub(r"\ba (?=[aeiou])", "an ", " ".join(sentences))
 
 
-def describe_room(room: Room, rng: np.random.Generator, per_object: int, attribute_share: float):
-    """World v2's rows -> (ScanRefer-style rows, Sr3D-style rows, stats)."""
+def describe_room(room: Room, rng: np.random.Generator, per_object: int, attribute_share: float,
+                  redundant: dict | None = None):
+    """World v2's rows -> (ScanRefer-style rows, Sr3D-style rows, stats); `redundant` as in `describe`."""
     objects = [o for o in room.objects if o.kind not in SHELL]
     speaker = Speaker(room, rng)
     rows, sr3d, skipped, attribute_only, multiple = [], [], 0, 0, 0
@@ -375,7 +390,7 @@ def describe_room(room: Room, rng: np.random.Generator, per_object: int, attribu
         group = [o for o in objects if o.name == target.name]
         written = 0
         for ann in range(per_object):
-            out = describe(target, group, room, speaker, attribute_share)
+            out = describe(target, group, room, speaker, attribute_share, redundant)
             if out is None:
                 break
             text, only_attr, decided_by, stated = out
@@ -402,5 +417,6 @@ def describe_room(room: Room, rng: np.random.Generator, per_object: int, attribu
 def room_descriptions(room: Room, rng: np.random.Generator, cfg: dict):
     """The room's rows by the describer of `cfg`'s world (2: this grammar; 1: describe.py's templates)."""
     if cfg.get("world", 1) >= 2:
-        return describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"])
+        return describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"],
+                             cfg.get("redundant_attributes"))
     return templates.describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])
