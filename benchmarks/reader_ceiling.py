@@ -128,7 +128,8 @@ def against(result: dict, facts: list[dict]) -> dict:
                for name, reader in result["readers"].items()}
     columns.update({m: np.array([r[m] for r in facts], float) for m in models})
     for g, m in groups.items():
-        out[g] = {k: round(float((v * n)[m].sum() / n[m].sum()), 4) for k, v in columns.items()}
+        out[g] = ({k: round(float((v * n)[m].sum() / n[m].sum()), 4) for k, v in columns.items()}
+                  if n[m].sum() else None)  # no row of that kind in the run
     return out
 
 

@@ -74,7 +74,7 @@ def test_against_weights_the_ceilings_by_a_runs_rows():
              {"decided_by": "shape+between", "n": 0, "teacher_fine": 0.0, "random_class": 0.0}]
     out = reader_ceiling.against(result, facts)
     assert out["rows"] == 100 and out["attribute_rows"] == 30 and out["relation_rows"] == 10
-    assert out["colour_rows"] == 0
+    assert out["colour_rows"] == 0 and out["colour"] is None
     assert out["all"]["ceiling own"] == pytest.approx((30 * 1.0 + 10 * 0.5 + 60 * 1.0) / 100)
     assert out["all"]["ceiling class"] == pytest.approx((30 * 0.25 + 10 * 0.5 + 60 * 0.8) / 100)
     assert out["attribute"]["teacher_fine"] == pytest.approx(0.4)
