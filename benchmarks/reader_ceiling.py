@@ -20,6 +20,11 @@ of the class when the class is named right, and every reader reads the noun ("ar
 drawn from room layouts alone (no meshes): the same grammar and settings as `synthesize`, other draws than a
 dataset's rows.
 
+It also gives, per attribute kind (material, shape), how clean a weak teacher's first lesson in that word is:
+over the rows that name it, the share of the candidates a reader leaves standing that carry the named value
+(`purity`; reading nothing, then colour, the one attribute the fine stage reads). A decoder learns the word from
+those candidates, so 1 is a clean lesson ("unique" rows), and 1 / (its values) is noise.
+
 With `--against FACTS.json` (a run's `accuracy_by_fact.py --json` table: per deciding fact its row count and
 each model's accuracy), the ceilings are weighted by that run's rows and set beside its models, overall and on the
 rows that colour decides, that another own attribute (material, shape, scale, size) decides, and that a relation
@@ -58,6 +63,23 @@ def ceiling(facts, kinds) -> float:
     n = len(facts[0].mask)
     left = np.logical_and.reduce(masks) if masks else np.ones(n, bool)
     return 1.0 / int(left.sum())
+
+
+def purity(rows: list[dict], kind: str, read: tuple[str, ...]) -> dict:
+    """Over rows stating a fact of `kind`: the mean share of the group members left by the facts of `read` that
+    share the target's `kind` value, and the share of those rows whose target is alone of its name."""
+    shares, alone = [], []
+    for r in rows:
+        named = next((f for f in r["facts"] if f.kind == kind), None)
+        if named is None:
+            continue
+        same = np.array(named.mask)
+        masks = [np.array(f.mask) for f in r["facts"] if f.kind in read]
+        left = np.logical_and.reduce(masks) if masks else np.ones(len(same), bool)
+        shares.append((same & left).sum() / left.sum())
+        alone.append(len(same) == 1)
+    return {"rows": len(shares), "purity": float(np.mean(shares)) if shares else None,
+            "alone_of_name": float(np.mean(alone)) if alone else None}
 
 
 def same_class_counts(rows: list[dict]) -> np.ndarray:
@@ -161,14 +183,21 @@ def main() -> None:
     cfg = params["synth"]
     if cfg.get("world", 1) < 2:
         raise SystemExit("reader_ceiling.py needs world v2 (synth.world: 2): world 1's rows carry no facts")
+    rows = generated(cfg, args.scenes, args.seed)
     result = {"scenes": args.scenes, "seed": args.seed, "overlays": [str(p) for p in args.overlays],
-              **table(generated(cfg, args.scenes, args.seed))}
+              **table(rows),
+              "purity": {kind: {"reading nothing": purity(rows, kind, ()),
+                                "reading colour": purity(rows, kind, ("colour",))} for kind in ("material", "shape")}}
     print(f"{result['rows']} rows, {result['multiple_rows']} multiple "
           f"(attribute-only {result['attribute_only_share_of_multiple']:.3f})")
     print(f"{'reader':<16} {'multiple':>9} {'overall':>8} {'attr-only':>10} {'other':>7}")
     for name, r in result["readers"].items():
         print(f"{name:<16} {r['multiple']:>9.3f} {r['overall']:>8.3f} {r['attribute_only_rows']:>10.3f} "
               f"{r['other_multiple_rows']:>7.3f}")
+    for kind, by in result["purity"].items():
+        nothing, colour = by["reading nothing"], by["reading colour"]
+        print(f"purity of {kind} ({nothing['rows']} rows, {nothing['alone_of_name']:.3f} alone of their name): "
+              f"{nothing['purity']:.3f} reading nothing, {colour['purity']:.3f} reading colour")
     if args.against:
         facts = json.loads(args.against.read_text())
         for k in filter(None, args.key.split(".")):

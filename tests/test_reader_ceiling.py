@@ -79,3 +79,16 @@ def test_against_weights_the_ceilings_by_a_runs_rows():
     assert out["all"]["ceiling class"] == pytest.approx((30 * 0.25 + 10 * 0.5 + 60 * 0.8) / 100)
     assert out["attribute"]["teacher_fine"] == pytest.approx(0.4)
     assert out["relation"]["ceiling own"] == pytest.approx(0.5)
+
+
+def test_purity_is_the_share_of_the_left_candidates_that_carry_the_named_value():
+    rows = [  # four chairs: two wooden (the target one of them), three red (the target one of them)
+        {"facts": [Fact("material", "wooden", (True, True, False, False)),
+                   Fact("colour", "red", (True, False, True, True))]},
+        {"facts": [Fact("material", "metal", (True,))]},          # alone of its name: a clean lesson
+        {"facts": [Fact("colour", "red", (True, True))]}]         # names no material
+    nothing = reader_ceiling.purity(rows, "material", ())
+    assert nothing["rows"] == 2 and nothing["alone_of_name"] == pytest.approx(0.5)
+    assert nothing["purity"] == pytest.approx((2 / 4 + 1) / 2)
+    assert reader_ceiling.purity(rows, "material", ("colour",))["purity"] == pytest.approx((1 / 3 + 1) / 2)
+    assert reader_ceiling.purity(rows, "shape", ())["purity"] is None
