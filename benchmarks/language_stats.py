@@ -70,21 +70,22 @@ def scanrefer_unique(rows: list[dict], labels_tsv: str) -> np.ndarray:
     return scanrefer_same_class(frame, LabelMap.read(labels_tsv)) <= 1
 
 
-def generated(world: int, scenes: int, seed: int = 3407, params: str = "params.yaml") -> list[dict]:
-    from ws3dvg.synth import describe, grammar
+def layout_rows(cfg: dict, scenes: int, seed: int = 3407) -> list[dict]:
+    """The descriptions of `scenes` rooms of the world of `cfg` (a synth section), from layouts alone (no meshes):
+    the same grammar as `synthesize`, other draws. World-2 rows keep their facts."""
+    from ws3dvg.synth import grammar
     from ws3dvg.synth.scene import layout_room
 
-    cfg = dict(yaml.safe_load(Path(params).read_text())["synth"], world=world)
     rows = []
     for i in range(scenes):
         rng = np.random.default_rng([seed, i])
-        room = layout_room(rng, cfg)
-        if world >= 2:
-            room_rows = grammar.room_descriptions(room, rng, cfg)[0]
-        else:
-            room_rows = describe.describe_room(room, rng, cfg["descriptions_per_object"], cfg["relation_share"])[0]
-        rows += [dict(r, scene_id=f"room{i:04d}") for r in room_rows]
+        rows += [dict(r, scene_id=f"room{i:04d}")
+                 for r in grammar.room_descriptions(layout_room(rng, cfg), rng, cfg)[0]]
     return rows
+
+
+def generated(world: int, scenes: int, seed: int = 3407, params: str = "params.yaml") -> list[dict]:
+    return layout_rows(dict(yaml.safe_load(Path(params).read_text())["synth"], world=world), scenes, seed)
 
 
 def main() -> None:

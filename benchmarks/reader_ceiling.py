@@ -45,6 +45,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from language_stats import layout_rows  # noqa: E402
 from overlay_params import merge  # noqa: E402
 
 OWN = ("colour", "material", "shape", "scale")
@@ -155,18 +156,6 @@ def against(result: dict, facts: list[dict]) -> dict:
     return out
 
 
-def generated(cfg: dict, scenes: int, seed: int) -> list[dict]:
-    from ws3dvg.synth import grammar
-    from ws3dvg.synth.scene import layout_room
-
-    rows = []
-    for i in range(scenes):
-        rng = np.random.default_rng([seed, i])
-        rows += [dict(r, scene_id=f"room{i:04d}")
-                 for r in grammar.room_descriptions(layout_room(rng, cfg), rng, cfg)[0]]
-    return rows
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("overlays", nargs="*", type=Path, help="params overlays (synth.world must come out 2)")
@@ -183,7 +172,7 @@ def main() -> None:
     cfg = params["synth"]
     if cfg.get("world", 1) < 2:
         raise SystemExit("reader_ceiling.py needs world v2 (synth.world: 2): world 1's rows carry no facts")
-    rows = generated(cfg, args.scenes, args.seed)
+    rows = layout_rows(cfg, args.scenes, args.seed)
     result = {"scenes": args.scenes, "seed": args.seed, "overlays": [str(p) for p in args.overlays],
               **table(rows),
               "purity": {kind: {"reading nothing": purity(rows, kind, ()),

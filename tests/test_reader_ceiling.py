@@ -52,7 +52,7 @@ def test_table_splits_rows_as_evaluate_does():
 
 def test_every_generated_row_is_read_in_full_by_the_all_reader():
     cfg = yaml.safe_load((ROOT / "params.yaml").read_text())["synth"] | {"world": 2}
-    rows = reader_ceiling.generated(cfg, scenes=4, seed=5)
+    rows = reader_ceiling.layout_rows(cfg, scenes=4, seed=5)
     out = reader_ceiling.table(rows)
     assert out["rows"] == len(rows) > 0
     r = out["readers"]

@@ -82,13 +82,12 @@ def test_facts_hold_of_the_target_and_their_masks_are_the_truth():
                     assert int(np.argmin(d)) == ti
 
 
-def _descriptions(n_scenes: int, seed: int = 3407) -> tuple[list[dict], dict]:
-    cfg = synth_cfg()
+def _descriptions(n_scenes: int, seed: int = 3407, cfg: dict | None = None) -> tuple[list[dict], dict]:
+    cfg = cfg or synth_cfg()
     rows, stats = [], Counter()
     for i in range(n_scenes):
         rng = np.random.default_rng([seed, i])
-        room = layout_room(rng, cfg)
-        r, _, s = grammar.describe_room(room, rng, cfg["descriptions_per_object"], cfg["attribute_share"])
+        r, _, s = grammar.room_descriptions(layout_room(rng, cfg), rng, cfg)
         rows += r
         stats.update(s)
     return rows, stats
@@ -130,23 +129,15 @@ def test_descriptions_name_their_target_and_say_true_things():
             "under", "between", "side", "corner", "wall", "middle", "near"}
 
 
-def _rows_of(cfg: dict, n_scenes: int, seed: int = 11) -> list[dict]:
-    rows = []
-    for i in range(n_scenes):
-        rng = np.random.default_rng([seed, i])
-        rows += grammar.room_descriptions(layout_room(rng, cfg), rng, cfg)[0]
-    return rows
-
-
 def test_redundant_attributes_at_zero_write_the_same_rows():
-    plain = _rows_of(synth_cfg(), 6)
-    zero = _rows_of(synth_cfg(redundant_attributes={"colour": 0.0, "shape": 0.0}), 6)
+    plain = _descriptions(6, 11)[0]
+    zero = _descriptions(6, 11, synth_cfg(redundant_attributes={"colour": 0.0, "shape": 0.0}))[0]
     assert [r["description"] for r in zero] == [r["description"] for r in plain]
 
 
 def test_redundant_colour_is_named_where_it_decides_nothing_and_changes_no_deciding_fact():
-    rows = _rows_of(synth_cfg(redundant_attributes={"colour": 1.0}), 6)
-    plain = _rows_of(synth_cfg(), 6)
+    rows = _descriptions(6, 11, synth_cfg(redundant_attributes={"colour": 1.0}))[0]
+    plain = _descriptions(6, 11)[0]
     colour_share = [np.mean([any(f.kind == "colour" for f in r["facts"]) for r in rs]) for rs in (plain, rows)]
     assert colour_share[1] > colour_share[0] + 0.2, colour_share
     for r in rows:
