@@ -4,23 +4,27 @@
 #   bash benchmarks/detached.sh start RUN COMMAND...   copy this tree to RUN/tree and start COMMAND there, detached
 #   bash benchmarks/detached.sh wait RUN SECONDS [TGZ] wait up to SECONDS for it, print its state and the log's end,
 #                                                      and pack RUN/out and RUN/log into TGZ
-# RUN is a folder outside the tree (a later copy of the tree must not delete it); COMMAND runs in RUN/tree and
-# writes its results under RUN/out (name that path in it; $RUN_OUT holds it too, for a COMMAND that is a script). WHEELS=DIR installs the wheels in DIR first (a box with no network), into
-# RUN/site, which COMMAND finds on PYTHONPATH; the tree's src/ is on it too, so no install is needed. Where `python`
-# is missing (only python3), RUN/bin/python stands in for it.
+# RUN is a folder outside the tree (a later copy of the tree must not delete it). COMMAND runs in RUN/tree and
+# writes its results under RUN/out (name that path in it; $RUN_OUT holds it too, for a COMMAND that is a script).
+# WHEELS=DIR installs the wheels in DIR first (a box with no network) into RUN/site, which COMMAND finds on
+# PYTHONPATH; the tree's src/ is on it too, so no install is needed. Where `python` is missing (only python3),
+# RUN/bin/python stands in for it.
 set -euo pipefail
 verb=$1 run=$2
 shift 2
 case $verb in
 start)
   rm -rf "$run" && mkdir -p "$run/tree" "$run/out" "$run/bin"
-  tar --exclude=./.whl --exclude=./.git -cf - . | tar -xf - -C "$run/tree"
+  # the wheels travel apart from the tree (they are installed, not copied)
+  tar --exclude=./.git ${WHEELS:+--exclude="./${WHEELS#./}"} -cf - . | tar -xf - -C "$run/tree"
   if [ -n "${WHEELS:-}" ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$run/site" "$WHEELS"/*.whl
   fi
   # a wrapper, not a link: a link to a virtual environment's python3 would lose that environment's packages
-  command -v python > /dev/null || printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v python3)" > "$run/bin/python"
-  chmod +x "$run/bin/python" 2> /dev/null || true
+  if ! command -v python > /dev/null; then
+    printf '#!/bin/sh\nexec %s "$@"\n' "$(command -v python3)" > "$run/bin/python"
+    chmod +x "$run/bin/python"
+  fi
   {
     echo "export PATH='$run/bin':\$PATH PYTHONPATH='$run/site:$run/tree/src' PYTHONUNBUFFERED=1 RUN_OUT='$run/out'"
     echo "cd '$run/tree'"
