@@ -101,6 +101,24 @@ def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candid
     return per.sum() / distributed.global_count(sent_mask.sum()).clamp_min(1)
 
 
+def recon_contrast_loss(recon: torch.Tensor, sent_mask: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+    """Our departure `recon_contrast`: cross-entropy of the teacher's posterior over each sentence's valid
+    candidates (the softmax of `sentence_log_likelihood`) toward the fine stage's choice, the candidate with the
+    lowest reconstruction score (its index detached). Where the reconstruction loss asks the chosen candidate to
+    explain the hidden words, this also asks the others to explain them worse, so a word is learned from what
+    tells the chosen object apart from the rest of its class, not from what the class shares. A description is
+    written to single out its target among objects like it, so this holds of real descriptions as of ours.
+    Sentences with fewer than two valid candidates have nothing to contrast and count 0.
+    recon (B, S, K), inf where invalid; sent_mask / words (B, S) -> scalar."""
+    r = recon.float()
+    valid = torch.isfinite(r)
+    ok = sent_mask & (valid.sum(-1) >= 2)
+    logit = sentence_log_likelihood(r, valid, words).masked_fill(~valid, -1e4)  # finite: an empty row stays finite
+    best = fine_choice(r.detach(), valid)
+    ce = F.cross_entropy(logit.flatten(0, 1), best.flatten(), reduction="none").view(ok.shape)
+    return torch.where(ok, ce, 0.0).sum() / distributed.global_count(ok.sum()).clamp_min(1)
+
+
 def rank_rewards(k: int, device=None) -> torch.Tensor:
     """linspace(0.1, 1, K) squared, indexed by rank from the worst (0) to the best (K - 1) candidate."""
     return torch.linspace(0.1, 1.0, k, device=device) ** 2
@@ -195,8 +213,10 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe
              "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
     if cfg["use_reconstruction"]:
         words = (batch["mask"] == KEYWORD).sum(-1) if recipe.recon_marginal else None
-        terms["recon"] = reconstruction_loss(out["recon"], sm, epoch < cfg["all_candidates_epochs"],
-                                             recipe.recon_valid_half, words)
+        first_epochs = epoch < cfg["all_candidates_epochs"]
+        terms["recon"] = reconstruction_loss(out["recon"], sm, first_epochs, recipe.recon_valid_half, words)
+        if recipe.recon_contrast and not first_epochs:  # a choice to contrast with once the best half is kept
+            terms["recon_contrast"] = recon_contrast_loss(out["recon"], sm, (batch["mask"] == KEYWORD).sum(-1))
         if recipe.joint_student:  # the jointly trained student learns from this very step's ranking
             distill = student_distillation(recipe)
             terms["distill"] = distill(out["scores"], out["candidates"], out["recon"].detach(),

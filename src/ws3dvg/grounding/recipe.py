@@ -57,6 +57,10 @@ class Recipe:
     recon_marginal: after the first epochs the reconstruction loss is each sentence's NLL marginalised over its
       valid candidates (uniform prior), so every candidate learns in proportion to its posterior (the paper: the
       best K // 2, a hard choice made on the words the decoder already reads; grounding/losses.py).
+    recon_contrast: after the first epochs a cross-entropy over each sentence's valid candidates, their sentence
+      likelihoods as logits, toward the fine stage's choice (weight `loss_weights.recon_contrast`, 1 if absent),
+      so the decoder learns a word from what tells the chosen candidate apart from the other objects of its class
+      (the paper: the chosen candidates reconstruct the words; the others get no signal at all).
     """
 
     box_colour: bool = False
@@ -75,6 +79,7 @@ class Recipe:
     keep_rank_rewards: bool = False
     decoder_reads_scene: bool = False
     recon_marginal: bool = False
+    recon_contrast: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):
