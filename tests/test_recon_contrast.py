@@ -2,6 +2,7 @@
 sentence's hidden words better than the sentence's other valid candidates."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -71,5 +72,5 @@ def test_teacher_adds_the_term_after_the_first_epochs_only_when_switched_on():
 def test_the_paper_recipe_and_params_leave_it_off():
     import yaml
     assert Recipe().recon_contrast is False
-    params = yaml.safe_load(open("params.yaml"))
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     assert params["teacher"]["departures"]["recon_contrast"] is False

@@ -212,11 +212,12 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe
     terms = {"mil": mil_nce(out["sentence"], out["matched"], batch["prop_mask"], sm),
              "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
     if cfg["use_reconstruction"]:
-        words = (batch["mask"] == KEYWORD).sum(-1) if recipe.recon_marginal else None
+        words = (batch["mask"] == KEYWORD).sum(-1)                                 # hidden keywords per sentence
         first_epochs = epoch < cfg["all_candidates_epochs"]
-        terms["recon"] = reconstruction_loss(out["recon"], sm, first_epochs, recipe.recon_valid_half, words)
+        terms["recon"] = reconstruction_loss(out["recon"], sm, first_epochs, recipe.recon_valid_half,
+                                             words if recipe.recon_marginal else None)
         if recipe.recon_contrast and not first_epochs:  # a choice to contrast with once the best half is kept
-            terms["recon_contrast"] = recon_contrast_loss(out["recon"], sm, (batch["mask"] == KEYWORD).sum(-1))
+            terms["recon_contrast"] = recon_contrast_loss(out["recon"], sm, words)
         if recipe.joint_student:  # the jointly trained student learns from this very step's ranking
             distill = student_distillation(recipe)
             terms["distill"] = distill(out["scores"], out["candidates"], out["recon"].detach(),
