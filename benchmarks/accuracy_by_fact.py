@@ -5,8 +5,11 @@ World v2's synthesize stage records, per description, the kinds of the facts tha
 is the only object of its name). Joined with `data/eval/predictions.json` this shows what a recipe has
 learnt to use and what it ignores, beside random of the class for the same rows.
 
+`--given teacher_fine` adds, per fact, the student's accuracy on the rows that model gets right and on those it
+gets wrong: whether the student learns past its teacher's mistakes or only where the teacher was right.
+
 Usage (pipeline root): python benchmarks/accuracy_by_fact.py [data/eval/predictions.json]
-       [--descriptions data/synthetic/meta/synth_descriptions.csv] [--json out.json]
+       [--descriptions data/synthetic/meta/synth_descriptions.csv] [--given teacher_fine] [--json out.json]
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import pandas as pd
 
 
-def by_fact(predictions: list[dict], descriptions: pd.DataFrame) -> pd.DataFrame:
+def by_fact(predictions: list[dict], descriptions: pd.DataFrame, given: str | None = None) -> pd.DataFrame:
     # every table row's IoU where evaluate wrote them (iou_of), else the student's alone
     pred = pd.DataFrame([{"scene_id": p["scene_id"], "object_id": p["object_id"], "ann_id": p["ann_id"],
                           **p.get("iou_of", {"student": p["iou"]})} for p in predictions])
@@ -31,6 +34,13 @@ def by_fact(predictions: list[dict], descriptions: pd.DataFrame) -> pd.DataFrame
     hits = (rows[models] >= 0.25).astype(float)
     hits["decided_by"], hits["n"] = rows["decided_by"], 1
     table = hits.groupby("decided_by").agg({"n": "sum", **{m: "mean" for m in models}})
+    if given is not None:
+        if given not in models or "student" not in models:
+            raise SystemExit(f"--given {given}: the predictions carry {', '.join(models)}")
+        right = hits[given] == 1
+        # NaN where a fact has no row of that kind: an empty group has no accuracy
+        table[f"student|{given} right"] = hits[right].groupby("decided_by")["student"].mean()
+        table[f"student|{given} wrong"] = hits[~right].groupby("decided_by")["student"].mean()
     return table.sort_values("n", ascending=False)
 
 
@@ -38,11 +48,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("predictions", nargs="?", default="data/eval/predictions.json")
     ap.add_argument("--descriptions", default="data/synthetic/meta/synth_descriptions.csv")
+    ap.add_argument("--given", help="a model of the predictions (e.g. teacher_fine): the student's accuracy on the "
+                                    "rows it gets right and on those it gets wrong")
     ap.add_argument("--json")
     args = ap.parse_args()
     with open(args.predictions) as f:
         predictions = json.load(f)
-    table = by_fact(predictions, pd.read_csv(args.descriptions))
+    table = by_fact(predictions, pd.read_csv(args.descriptions), args.given)
     print(table.to_string(float_format="%.3f"))
     if args.json:
         table.reset_index().to_json(args.json, orient="records", indent=1)

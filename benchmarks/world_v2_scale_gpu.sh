@@ -30,7 +30,8 @@ fi
 for variant in "$@"; do
   name=$(echo "${variant%%:*}" | tr -d ' ')
   python benchmarks/run_variants.py --data . --out "$out/$name.json" --parallel 1 --overlay params.yaml "$variant"
-  python benchmarks/accuracy_by_fact.py "variants/$name/data/eval/predictions.json" \
+  # per fact, and the student's accuracy where its teacher's fine stage is right and where it is wrong
+  python benchmarks/accuracy_by_fact.py "variants/$name/data/eval/predictions.json" --given teacher_fine \
     --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-facts.json" || true
   # what the teacher's and the students' relation encoders keep of each object (benchmarks/probe_models.py)
   m="variants/$name/models"
