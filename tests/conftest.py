@@ -64,6 +64,27 @@ def make_clone(dest: Path, params: dict) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def reproduced_everything(tmp_path_factory) -> Path:
+    """One `dvc repro` of every stage at the tiny size, shared: a test that changes it works on `copy_clone` of it.
+    PYTHONHASHSEED is fixed so that the determinism test's reruns under other seeds are a real change."""
+    import os
+
+    from test_pipeline import _tiny_everything
+
+    clone = make_clone(tmp_path_factory.mktemp("reproduced") / "repo", _tiny_everything())
+    res = subprocess.run(["dvc", "repro"], cwd=clone, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONHASHSEED="1"))
+    assert res.returncode == 0, f"dvc repro failed:\n{res.stdout}\n{res.stderr}"
+    return clone
+
+
+def copy_clone(src: Path, dest: Path) -> Path:
+    """A copy of a clone, its git history, DVC cache and lock included (DVC rehashes it: its state is per path)."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
 def run(cmd: list[str], cwd: Path) -> str:
     res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{res.stdout}\n{res.stderr}"

@@ -3,7 +3,7 @@
 import sys
 
 import yaml
-from conftest import REPO, make_clone, run, tiny_params
+from conftest import REPO, copy_clone, make_clone, run, tiny_params
 
 from ws3dvg.engine.workflow import load_stages
 
@@ -94,12 +94,11 @@ def _tiny_everything():
     return tiny_params({"detector": det, "teacher": teacher, "distill": distill, "evaluate": {"visualize": 1}})
 
 
-def test_end_to_end_repro_metrics_diff_and_cli(tmp_path):
+def test_end_to_end_repro_metrics_diff_and_cli(tmp_path, reproduced_everything):
     import json
     import subprocess
 
-    clone = make_clone(tmp_path / "repo", _tiny_everything())
-    run(["dvc", "repro"], clone)
+    clone = copy_clone(reproduced_everything, tmp_path / "repo")  # after `dvc repro` of every stage
     table = json.loads((clone / "metrics" / "eval.json").read_text())
     for row in ("student", "student_full_supervision", "teacher_fine", "coarse", "random", "random_class",
                 "upper_bound"):
