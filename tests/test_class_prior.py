@@ -58,12 +58,45 @@ def test_the_paper_recipe_and_the_joint_head_leave_the_student_departures_off():
     from ws3dvg.grounding.recipe import Recipe
     from ws3dvg.grounding.student import student_config
 
-    distill = {"class_prior": True, "posterior_targets": True, "epochs": 1}
+    distill = {"class_prior": True, "posterior_targets": True, "confidence_weighted": True, "epochs": 1}
     arch = {"hidden": 16, "embedding_dim": 8, "word_vectors": "", "use_multiview": False}
     ours = Recipe(staged_distillation=True, hard_distillation=True).to_dict()
     joint = Recipe(hard_distillation=True).to_dict()  # staged_distillation off: the head trains inside the teacher
     for recipe, supervision, on in ((ours, "weak", True), (ours, "full", True), (Recipe().to_dict(), "weak", False),
                                     (Recipe().to_dict(), "full", False), (joint, "weak", False), (joint, "full", True)):
         cfg = student_config(distill, supervision, dict(arch, recipe=recipe))
-        assert cfg["class_prior"] is on and cfg["posterior_targets"] is on, (recipe, supervision)
+        assert cfg["class_prior"] is on and cfg["posterior_targets"] is on and cfg["confidence_weighted"] is on, \
+            (recipe, supervision)
         assert cfg["epochs"] == 1 and cfg["hidden"] == 16
+
+
+def test_confidence_weighted_hard_distillation_by_hand():
+    """distill.confidence_weighted: each sentence's cross-entropy toward the teacher's best candidate, weighted by
+    the teacher's posterior of that candidate, over the weights' sum; off, the plain mean."""
+    import math
+
+    import torch
+
+    from ws3dvg.grounding.losses import hard_distillation_loss, student_distillation
+    from ws3dvg.grounding.recipe import Recipe
+
+    scores = torch.tensor([[[0.0, 1.0, 2.0], [1.0, 0.0, 0.0]]])          # (B=1, S=2, P=3)
+    candidates = torch.tensor([[[1, 2], [0, 1]]])                         # (1, 2, K=2)
+    # sentence 0: candidate 1 best (0.2 < 0.7), 2 hidden words -> posterior of it 1 / (1 + e^-1)
+    # sentence 1: only candidate 0 valid -> posterior 1
+    recon = torch.tensor([[[0.7, 0.2], [0.5, float("inf")]]])
+    valid = torch.tensor([[[True, True], [True, False]]])
+    sent_mask = torch.tensor([[True, True]])
+    words = torch.tensor([[2, 3]])
+    ce0 = -torch.log_softmax(scores[0, 0], -1)[2].item()                   # best slot 1 -> proposal 2
+    ce1 = -torch.log_softmax(scores[0, 1], -1)[0].item()
+    w0 = 1 / (1 + math.exp(-2 * (0.7 - 0.2)))
+    got = hard_distillation_loss(scores, candidates, recon, valid, sent_mask, words).item()
+    assert abs(got - (w0 * ce0 + ce1) / (w0 + 1)) < 1e-6
+    plain = hard_distillation_loss(scores, candidates, recon, valid, sent_mask).item()
+    assert abs(plain - (ce0 + ce1) / 2) < 1e-6
+    recipe = Recipe(staged_distillation=True, hard_distillation=True)
+    loss = student_distillation(recipe, confidence=True)
+    assert abs(loss(scores, candidates, recon, valid, sent_mask, words).item() - got) < 1e-6
+    with pytest.raises(ValueError, match="exclusive"):
+        student_distillation(recipe, posterior=True, confidence=True)

@@ -143,16 +143,25 @@ def fine_choice(recon: torch.Tensor, cand_valid: torch.Tensor) -> torch.Tensor:
     return recon.float().masked_fill(~cand_valid, float("inf")).argmin(-1)
 
 
-def hard_distillation_loss(scores, candidates, recon, cand_valid, sent_mask) -> torch.Tensor:
+def hard_distillation_loss(scores, candidates, recon, cand_valid, sent_mask, words=None) -> torch.Tensor:
     """Our departure (`hard_distillation`): cross-entropy over all proposals toward the teacher's best (lowest
     reconstruction score) valid candidate. The rank rewards of the authors' loss make the student's optimum
     p proportional to the rewards, which are 1.0 / 0.79 / 0.60 for three same-class candidates: the ranking
-    reaches it only as small differences. Same shapes as distillation_loss."""
+    reaches it only as small differences. Same shapes as distillation_loss.
+
+    With `words` (B, S) (our `distill.confidence_weighted`) each sentence's term is weighted by the teacher's
+    posterior of that best candidate (softmax of `sentence_log_likelihood`, no gradient), and the sum is divided by
+    the weights' sum: a pick the teacher hesitates over (1 / valid candidates at worst) teaches less than one it is
+    sure of (up to 1), the usual weighting of pseudo-labels by their confidence."""
     best = fine_choice(recon, cand_valid).unsqueeze(-1)                                       # (B, S, 1)
     target = candidates.gather(-1, best).squeeze(-1).clamp(0, scores.shape[-1] - 1)
     ok = cand_valid.any(-1) & sent_mask
     ce = F.cross_entropy(scores.float().flatten(0, 1), target.flatten(), reduction="none")
-    return (ce * ok.flatten()).sum() / distributed.global_count(ok.sum()).clamp_min(1)
+    if words is None:
+        return (ce * ok.flatten()).sum() / distributed.global_count(ok.sum()).clamp_min(1)
+    logit = torch.where(ok[..., None], sentence_log_likelihood(recon, cand_valid, words), 0.0)  # a row without
+    weight = torch.where(ok, logit.softmax(-1).gather(-1, best).squeeze(-1), 0.0).detach()    # candidates: 0
+    return (ce * weight.flatten()).sum() / distributed.global_count(weight.sum()).clamp_min(1e-6)
 
 
 def full_supervision_loss(scores: torch.Tensor, target: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
@@ -188,19 +197,28 @@ def posterior_distillation_loss(scores, candidates, recon, cand_valid, sent_mask
     return torch.where(ok, ce, 0.0).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
-def student_distillation(recipe: Recipe, posterior: bool = False):
+def student_distillation(recipe: Recipe, posterior: bool = False, confidence: bool = False):
     """The loss a weakly supervised student learns the teacher's ranking by: loss(scores, candidates, recon,
-    cand_valid, sent_mask, words=None), words (B, S) the hidden keywords per sentence (`posterior` needs them).
+    cand_valid, sent_mask, words=None), words (B, S) the hidden keywords per sentence (`posterior` and
+    `confidence` need them).
 
-    The recipe's hard_distillation: the cross-entropy toward the teacher's best candidate, or with `posterior`
-    (distill.posterior_targets) toward its posterior. Its keep_rank_rewards: the authors' rank-reward loss stays
+    The recipe's hard_distillation: the cross-entropy toward the teacher's best candidate, each sentence weighted
+    by the teacher's confidence in it with `confidence` (distill.confidence_weighted), or with `posterior`
+    (distill.posterior_targets) toward its posterior (the two are exclusive). Its keep_rank_rewards: the authors' rank-reward loss stays
     beside it; the rewards spread the target over every candidate of the predicted class (a class-level target),
     which the cross-entropy alone drops. Without hard_distillation the rank rewards are the whole loss."""
+    if posterior and confidence:
+        raise ValueError("distill.posterior_targets and distill.confidence_weighted are exclusive: the posterior "
+                         "already weighs each candidate by the teacher's confidence")
+
     def loss(scores, candidates, recon, cand_valid, sent_mask, words=None):
         args = (scores, candidates, recon, cand_valid, sent_mask)
         if not recipe.hard_distillation:
             return distillation_loss(*args)
-        one = posterior_distillation_loss(*args, words) if posterior else hard_distillation_loss(*args)
+        if posterior:
+            one = posterior_distillation_loss(*args, words)
+        else:
+            one = hard_distillation_loss(*args, words if confidence else None)
         return one + distillation_loss(*args) if recipe.keep_rank_rewards else one
     return loss
 

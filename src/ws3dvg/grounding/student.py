@@ -75,7 +75,7 @@ def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
 
 # distill's switches that depart from the authors' student; the paper's recipe (`teacher.variant: paper`) and the
 # teacher's jointly trained head (the authors' weak student, trained without them) leave them off
-STUDENT_DEPARTURES = ("class_prior", "posterior_targets")
+STUDENT_DEPARTURES = ("class_prior", "posterior_targets", "confidence_weighted")
 
 
 def student_config(distill_cfg: dict, supervision: str, teacher_config: dict) -> dict:
@@ -134,7 +134,8 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     curves = Curves(live_dir, resume=start > 0) if ctx.is_main else None
     runner = StepRunner(net, opt, mode)
 
-    distill = student_distillation(recipe, cfg.get("posterior_targets", False))  # older student configs: none
+    distill = student_distillation(recipe, cfg.get("posterior_targets", False),  # older student configs: neither
+                                   cfg.get("confidence_weighted", False))
 
     def loss_fn(batch):
         b, s, length = batch["ids"].shape
