@@ -5,14 +5,15 @@
 # the feature probes (benchmarks/probe_features.py), and per variant the accuracy per deciding fact
 # (benchmarks/accuracy_by_fact.py) and what its models' relation encoders keep of each object
 # (benchmarks/probe_models.py), and how well its teacher's decoder reads each kind of hidden word off the target
-# against the other candidates (benchmarks/keyword_readout.py). ORACLE_FOR=NAME also trains variant NAME's teacher
+# against the other candidates (benchmarks/keyword_readout.py), and how often its fine pick is right per quartile of
+# its confidence (benchmarks/teacher_confidence.py). ORACLE_FOR=NAME also trains variant NAME's teacher
 # on the true targets and reads it out (benchmarks/oracle_decoder.py).
 #   [UPSTREAM_SETS='--set detector.model=objects ...'] [ORACLE_FOR=NAME] bash benchmarks/world_v2_scale_gpu.sh OUT 'name: key=value; ...' ['name2: ...' ...]
 # A variant `teacher_from=NAME` reuses variant NAME's teacher (run_variants.py): list it after NAME, with NAME's
 # teacher settings repeated (each variant runs in its own call; run_variants.py checks them on the written params).
 # `teacher_from=A; knowledge_with=B` distils from the product of A's and B's teachers (benchmarks/combine_knowledge.py).
 # Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py) and
-# OUT/NAME-facts.json, OUT/NAME-probe-models.json and OUT/NAME-readout.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
+# OUT/NAME-facts.json, OUT/NAME-probe-models.json, OUT/NAME-readout.json and OUT/NAME-confidence.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail
 out=$1
 shift
@@ -38,6 +39,9 @@ for variant in "$@"; do
   python benchmarks/probe_models.py "$m/teacher/teacher.pt" "$m/student/student.pt" "$m/student_full/student.pt" \
     --objects data/synthetic/meta/synth_objects.csv --json "$out/$name-probe-models.json" > /dev/null 2>&1 || true
   python benchmarks/keyword_readout.py "$m/teacher/teacher.pt" --json "$out/$name-readout.json" > /dev/null 2>&1 || true
+  # whether the teacher's confident fine picks are the right ones more often (benchmarks/teacher_confidence.py)
+  python benchmarks/teacher_confidence.py "variants/$name/data/teacher/knowledge.h5" \
+    --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-confidence.json" > /dev/null 2>&1 || true
   # ORACLE_FOR=NAME: the same teacher trained on the true targets (benchmarks/oracle_decoder.py), read out alike
   if [ "${ORACLE_FOR:-}" = "$name" ]; then
     python benchmarks/oracle_decoder.py "$out/$name-oracle.pt" --teacher "$m/teacher/teacher.pt" \
