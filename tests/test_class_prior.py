@@ -58,16 +58,17 @@ def test_the_paper_recipe_and_the_joint_head_leave_the_student_departures_off():
     from ws3dvg.grounding.recipe import Recipe
     from ws3dvg.grounding.student import student_config
 
-    distill = {"class_prior": True, "posterior_targets": True, "confidence_weighted": True, "epochs": 1}
     arch = {"hidden": 16, "embedding_dim": 8, "word_vectors": "", "use_multiview": False}
     ours = Recipe(staged_distillation=True, hard_distillation=True).to_dict()
     joint = Recipe(hard_distillation=True).to_dict()  # staged_distillation off: the head trains inside the teacher
-    for recipe, supervision, on in ((ours, "weak", True), (ours, "full", True), (Recipe().to_dict(), "weak", False),
-                                    (Recipe().to_dict(), "full", False), (joint, "weak", False), (joint, "full", True)):
-        cfg = student_config(distill, supervision, dict(arch, recipe=recipe))
-        assert cfg["class_prior"] is on and cfg["posterior_targets"] is on and cfg["confidence_weighted"] is on, \
-            (recipe, supervision)
-        assert cfg["epochs"] == 1 and cfg["hidden"] == 16
+    for switches in (("class_prior", "posterior_targets"), ("confidence_weighted",)):  # the last two: exclusive
+        distill = dict.fromkeys(switches, True) | {"epochs": 1}
+        for recipe, supervision, on in ((ours, "weak", True), (ours, "full", True), (Recipe().to_dict(), "weak", False),
+                                        (Recipe().to_dict(), "full", False), (joint, "weak", False),
+                                        (joint, "full", True)):
+            cfg = student_config(distill, supervision, dict(arch, recipe=recipe))
+            assert all(cfg[k] is on for k in switches), (recipe, supervision, switches)
+            assert cfg["epochs"] == 1 and cfg["hidden"] == 16
 
 
 def test_confidence_weighted_hard_distillation_by_hand():
@@ -77,6 +78,7 @@ def test_confidence_weighted_hard_distillation_by_hand():
 
     import torch
 
+    from ws3dvg.engine.errors import ParamsError
     from ws3dvg.grounding.losses import hard_distillation_loss, student_distillation
     from ws3dvg.grounding.recipe import Recipe
 
@@ -98,5 +100,11 @@ def test_confidence_weighted_hard_distillation_by_hand():
     recipe = Recipe(staged_distillation=True, hard_distillation=True)
     loss = student_distillation(recipe, confidence=True)
     assert abs(loss(scores, candidates, recon, valid, sent_mask, words).item() - got) < 1e-6
-    with pytest.raises(ValueError, match="exclusive"):
+    with pytest.raises(ParamsError, match="exclusive"):
         student_distillation(recipe, posterior=True, confidence=True)
+    # the stage fails on it before training: student_config checks the distill section it is given
+    from ws3dvg.grounding.student import student_config
+
+    arch = {"hidden": 16, "embedding_dim": 8, "word_vectors": "", "use_multiview": False, "recipe": recipe.to_dict()}
+    with pytest.raises(ParamsError, match="params.yaml: distill: posterior_targets and confidence_weighted"):
+        student_config({"posterior_targets": True, "confidence_weighted": True}, "weak", arch)

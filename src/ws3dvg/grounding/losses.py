@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import distributed
+from ..engine.errors import ParamsError
 from ..text.vocab import KEYWORD
 from .recipe import Recipe
 
@@ -197,6 +198,10 @@ def posterior_distillation_loss(scores, candidates, recon, cand_valid, sent_mask
     return torch.where(ok, ce, 0.0).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
+EXCLUSIVE = ("params.yaml: distill: posterior_targets and confidence_weighted are exclusive (the posterior already "
+             "weighs each candidate by the teacher's confidence): turn one off")
+
+
 def student_distillation(recipe: Recipe, posterior: bool = False, confidence: bool = False):
     """The loss a weakly supervised student learns the teacher's ranking by: loss(scores, candidates, recon,
     cand_valid, sent_mask, words=None), words (B, S) the hidden keywords per sentence (`posterior` and
@@ -204,12 +209,12 @@ def student_distillation(recipe: Recipe, posterior: bool = False, confidence: bo
 
     The recipe's hard_distillation: the cross-entropy toward the teacher's best candidate, each sentence weighted
     by the teacher's confidence in it with `confidence` (distill.confidence_weighted), or with `posterior`
-    (distill.posterior_targets) toward its posterior (the two are exclusive). Its keep_rank_rewards: the authors' rank-reward loss stays
-    beside it; the rewards spread the target over every candidate of the predicted class (a class-level target),
-    which the cross-entropy alone drops. Without hard_distillation the rank rewards are the whole loss."""
+    (distill.posterior_targets) toward its posterior (the two are exclusive). Its keep_rank_rewards: the authors'
+    rank-reward loss stays beside it; the rewards spread the target over every candidate of the predicted class (a
+    class-level target), which the cross-entropy alone drops. Without hard_distillation the rank rewards are the
+    whole loss."""
     if posterior and confidence:
-        raise ValueError("distill.posterior_targets and distill.confidence_weighted are exclusive: the posterior "
-                         "already weighs each candidate by the teacher's confidence")
+        raise ParamsError(EXCLUSIVE)
 
     def loss(scores, candidates, recon, cand_valid, sent_mask, words=None):
         args = (scores, candidates, recon, cand_valid, sent_mask)

@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from ..engine import distributed
+from ..engine.errors import ParamsError
 from ..engine.tracking import Curves
 from ..engine.training import (
     Checkpoint,
@@ -28,7 +29,7 @@ from ..text.masking import read_masked
 from ..text.vocab import KEYWORD, Vocabulary
 from .data import GroundingSet, collate, grounding_set
 from .evaluation import target_boxes
-from .losses import full_supervision_loss, language_loss, student_distillation
+from .losses import EXCLUSIVE, full_supervision_loss, language_loss, student_distillation
 from .recipe import Recipe
 from .teacher import read_knowledge, word_embeddings
 
@@ -91,6 +92,8 @@ def student_config(distill_cfg: dict, supervision: str, teacher_config: dict) ->
             log.info("the %s student: %s off (the authors' student has neither)",
                      "paper recipe's" if recipe.is_paper else "jointly trained", ", ".join(off))
         cfg.update({k: False for k in STUDENT_DEPARTURES})
+    if cfg.get("posterior_targets") and cfg.get("confidence_weighted"):  # before any training starts
+        raise ParamsError(EXCLUSIVE)
     return cfg
 
 
