@@ -26,13 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ws3dvg.engine import artifacts  # noqa: E402
 from ws3dvg.text.masking import read_masked  # noqa: E402
-
-KEYWORD = 2  # the mask code of a hidden keyword (ws3dvg.text.masking)
+from ws3dvg.text.vocab import KEYWORD  # noqa: E402
 
 
 def confidence_table(candidates, recon, valid, words, target, fact=None) -> pd.DataFrame:
     """Per confidence quartile (and per fact where given): sentences and the pick's accuracy. candidates / recon /
     valid (N, K), words (N,) hidden keywords, target (N,) the true target's proposal (-1: none), fact (N,) or None."""
+    # grounding.losses' fine_choice and teacher_posterior, in float64: the float32 posterior saturates at 1 for the
+    # surest picks and their order (the quartiles) would be lost to ties
     r = np.where(valid, recon, np.inf)
     best = r.argmin(1)
     logit = np.where(valid, -np.maximum(words, 1)[:, None] * np.where(valid, recon, 0.0), -np.inf)

@@ -63,6 +63,13 @@ def sentence_log_likelihood(recon: torch.Tensor, valid: torch.Tensor, words: tor
     return torch.where(valid, -n * torch.where(valid, recon.float(), 0.0), float("-inf"))
 
 
+def teacher_posterior(recon: torch.Tensor, valid: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+    """The teacher's posterior over its K candidates, softmax of `sentence_log_likelihood`; a row without a valid
+    candidate gets a finite uniform row, which its callers leave unused. recon / valid (..., K), words (...)."""
+    ok = valid.any(-1, keepdim=True)
+    return torch.where(ok, sentence_log_likelihood(recon, valid, words), 0.0).softmax(-1)
+
+
 def reconstruction_loss(recon: torch.Tensor, sent_mask: torch.Tensor, all_candidates: bool,
                         valid_half: bool = False, marginal_words: torch.Tensor | None = None) -> torch.Tensor:
     """The authors' schedule: the mean reconstruction score over all K candidates in the first epochs, then over
@@ -160,8 +167,7 @@ def hard_distillation_loss(scores, candidates, recon, cand_valid, sent_mask, wor
     ce = F.cross_entropy(scores.float().flatten(0, 1), target.flatten(), reduction="none")
     if words is None:
         return (ce * ok.flatten()).sum() / distributed.global_count(ok.sum()).clamp_min(1)
-    logit = torch.where(ok[..., None], sentence_log_likelihood(recon, cand_valid, words), 0.0)  # a row without
-    weight = torch.where(ok, logit.softmax(-1).gather(-1, best).squeeze(-1), 0.0).detach()    # candidates: 0
+    weight = torch.where(ok, teacher_posterior(recon, cand_valid, words).gather(-1, best).squeeze(-1), 0.0).detach()
     return (ce * weight.flatten()).sum() / distributed.global_count(weight.sum()).clamp_min(1e-6)
 
 
@@ -189,9 +195,8 @@ def posterior_distillation_loss(scores, candidates, recon, cand_valid, sent_mask
     valid candidates, the softmax of `sentence_log_likelihood`: the teacher's own probability that k is meant (no
     temperature to tune). Where the teacher hesitates, the target spreads over the candidates it hesitates between;
     hard_distillation_loss is the limit of a sharp posterior. Same shapes as distillation_loss; words (B, S)."""
-    logit = sentence_log_likelihood(recon, cand_valid, words)
     ok = cand_valid.any(-1) & sent_mask
-    target = torch.where(ok[..., None], logit, 0.0).softmax(-1)            # a row without candidates: finite, unused
+    target = teacher_posterior(recon, cand_valid, words)
     idx = torch.where(cand_valid, candidates, 0).clamp(0, scores.shape[-1] - 1)
     logq = scores.float().log_softmax(-1).gather(-1, idx)
     ce = -torch.where(cand_valid, target * logq, 0.0).sum(-1)
