@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ws3dvg.engine import artifacts  # noqa: E402
+from ws3dvg.grounding.losses import fine_choice, teacher_posterior  # noqa: E402
 from ws3dvg.text.masking import read_masked  # noqa: E402
 from ws3dvg.text.vocab import KEYWORD  # noqa: E402
 
@@ -32,14 +34,10 @@ from ws3dvg.text.vocab import KEYWORD  # noqa: E402
 def confidence_table(candidates, recon, valid, words, target, fact=None) -> pd.DataFrame:
     """Per confidence quartile (and per fact where given): sentences and the pick's accuracy. candidates / recon /
     valid (N, K), words (N,) hidden keywords, target (N,) the true target's proposal (-1: none), fact (N,) or None."""
-    # grounding.losses' fine_choice and teacher_posterior, in float64: the float32 posterior saturates at 1 for the
-    # surest picks and their order (the quartiles) would be lost to ties
-    r = np.where(valid, recon, np.inf)
-    best = r.argmin(1)
-    logit = np.where(valid, -np.maximum(words, 1)[:, None] * np.where(valid, recon, 0.0), -np.inf)
-    logit -= logit.max(1, keepdims=True)
-    post = np.exp(logit) / np.exp(logit).sum(1, keepdims=True)
-    rows = np.arange(len(r))
+    r, v = torch.as_tensor(recon, dtype=torch.float32), torch.as_tensor(valid)
+    best = fine_choice(r, v).numpy()                     # the teacher's own choice and posterior (grounding.losses)
+    post = teacher_posterior(r, v, torch.as_tensor(words)).numpy()
+    rows = np.arange(len(best))
     keep = valid.sum(1) >= 2
     frame = pd.DataFrame({"confidence": post[rows, best], "right": candidates[rows, best] == target,
                           "fact": fact if fact is not None else "all"})[keep]
