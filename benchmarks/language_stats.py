@@ -4,10 +4,12 @@ share with two or more sentences, distinct words, and the share that uses an ord
 real rows. With --labels: "unique" as ScanRefer counts it (from a whole split file's rows; a sample of rows sees
 too few objects of a scene), and per kind of attribute word (the tagger's lexicon) the share of "unique" and of
 "multiple" rows that name one, and the share of those words that stand in "unique" rows. There the weak teacher's
-fine stage has one candidate, so it learns the word from the right object.
+fine stage has one candidate, so it learns the word from the right object. Also what a "multiple" row asks of a
+reader: the chance of a random object of the target's class and the quartiles of their count. With --boxes (real
+rows): the same count over every object of the scene's aligned boxes, for the named classes and for `others`.
 
-Usage: python benchmarks/language_stats.py FILE.json [FILE.json ...] [--labels scannetv2-labels.combined.tsv]
-       [--world 1|2 --scenes 150 --params params.yaml] [--json out.json]
+Usage: python benchmarks/language_stats.py FILE.json [FILE.json ...] [--labels scannetv2-labels.combined.tsv
+       [--boxes aligned_boxes/]] [--world 1|2 --scenes 150 --params params.yaml] [--json out.json]
 (--world generates a world's descriptions from its layouts alone, no meshes: the same grammar, other draws)
 """
 
@@ -45,11 +47,25 @@ KIND_WORDS = {"colour": COLOURS - {"wooden", "dark", "light", "bright", "pale", 
               "material": MATERIALS | {"wooden"}, "shape": SHAPES, "size": SIZES}
 
 
-def attribute_mentions(rows: list[dict], unique: np.ndarray) -> dict:
+def counts_summary(same_class: np.ndarray) -> dict:
+    """Rows, the share alone of their class, and over the rest the chance of a random object of the class and the
+    count's quartiles."""
+    many = same_class[same_class > 1]
+    return {"rows": int(same_class.size), "unique_rows": round(float((same_class <= 1).mean()), 3) if same_class.size else 0.0,
+            "multiple_chance_of_class": round(float((1.0 / many).mean()), 3) if many.size else None,
+            "multiple_same_class_quartiles": [float(q) for q in np.percentile(many, [25, 50, 75])] if many.size else None}
+
+
+def attribute_mentions(rows: list[dict], same_class: np.ndarray) -> dict:
     """Per kind: the share of "unique" and of "multiple" rows naming one of its words, and the share of its words
-    that stand in "unique" rows."""
+    that stand in "unique" rows. Also what the layout asks of a reader: over "multiple" rows, the chance of a random
+    object of the target's class (the mean of 1 / the count) and the count's quartiles."""
+    unique = same_class <= 1
     tokens = [clean_tokens(r["token"]) for r in rows]
     out = {"unique_rows": round(float(unique.mean()), 3)}
+    summary = counts_summary(same_class)
+    out["multiple_chance_of_class"] = summary["multiple_chance_of_class"]
+    out["multiple_same_class_quartiles"] = summary["multiple_same_class_quartiles"]
     for kind, words in KIND_WORDS.items():
         count = np.array([sum(w in words for w in t) for t in tokens])
         out[kind] = {"unique_rows_naming": round(float((count[unique] > 0).mean()), 3) if unique.any() else 0.0,
@@ -58,16 +74,30 @@ def attribute_mentions(rows: list[dict], unique: np.ndarray) -> dict:
     return out
 
 
-def scanrefer_unique(rows: list[dict], labels_tsv: str) -> np.ndarray:
-    """ScanRefer's unique flag (text/annotations.scanrefer_same_class over the file's own rows). It counts the
-    objects annotated in the file, so it holds for a whole split's file, not for a sample of rows."""
+def same_class_counts(rows: list[dict], labels_tsv: str) -> np.ndarray:
+    """ScanRefer's count behind unique / multiple (text/annotations.scanrefer_same_class over the file's own rows).
+    It counts the objects annotated in the file, so it holds for a whole split's file, not for a sample of rows."""
     import pandas as pd
 
     from ws3dvg.scannet.labels import LabelMap
     from ws3dvg.text.annotations import scanrefer_same_class
 
     frame = pd.DataFrame(rows).assign(split="rows")
-    return scanrefer_same_class(frame, LabelMap.read(labels_tsv)) <= 1
+    return scanrefer_same_class(frame, LabelMap.read(labels_tsv))
+
+
+def box_same_class_counts(rows: list[dict], labels_tsv: str, boxes: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, how many objects of its target's class stand in its scene, counting every object of ScanRefer's
+    aligned boxes (BOXES/<scene>_aligned_bbox.npy, column 6 the nyu40 id), not only the annotated ones; and
+    whether that class is `others` (where the class narrows little). A sample of rows is enough here."""
+    from ws3dvg.scannet.labels import OTHERS, LabelMap, nyu40_to_class18
+
+    labels = LabelMap.read(labels_tsv)
+    classes = {s: nyu40_to_class18(np.load(Path(boxes) / f"{s}_aligned_bbox.npy")[:, 6].astype(np.int64))
+               for s in sorted({r["scene_id"] for r in rows})}
+    target = np.array([labels.class18_of_name(r["object_name"]) for r in rows], dtype=np.int64)
+    counts = np.array([int((classes[r["scene_id"]] == c).sum()) for r, c in zip(rows, target)], dtype=np.int64)
+    return counts, target == OTHERS
 
 
 def layout_rows(cfg: dict, scenes: int, seed: int = 3407) -> list[dict]:
@@ -95,6 +125,8 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=150)
     ap.add_argument("--params", default="params.yaml", help="the world's settings (synth section) for --world")
     ap.add_argument("--labels", help="ScanNet's label table: real rows get unique / multiple and attribute mentions")
+    ap.add_argument("--boxes", help="ScanRefer's aligned boxes folder: real rows also get the count of every object of "
+                    "the target's class, over the named classes and over `others` (needs --labels)")
     ap.add_argument("--json")
     args = ap.parse_args()
     out = {}
@@ -102,13 +134,17 @@ def main() -> None:
         rows = json.loads(Path(f).read_text())
         out[f] = stats(rows)
         if args.labels:
-            out[f]["attribute_mentions"] = attribute_mentions(rows, scanrefer_unique(rows, args.labels))
+            out[f]["attribute_mentions"] = attribute_mentions(rows, same_class_counts(rows, args.labels))
+        if args.labels and args.boxes:
+            counts, others = box_same_class_counts(rows, args.labels, args.boxes)
+            out[f]["every_object"] = {"named classes": counts_summary(counts[~others]),
+                                      "others": counts_summary(counts[others])}
     if args.world:
         rows = generated(args.world, args.scenes, params=args.params)
         name = f"world {args.world}, {args.scenes} scenes (language only)"
         out[name] = stats(rows)
         if args.labels:
-            out[name]["attribute_mentions"] = attribute_mentions(rows, scanrefer_unique(rows, args.labels))
+            out[name]["attribute_mentions"] = attribute_mentions(rows, same_class_counts(rows, args.labels))
     print(json.dumps(out, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
