@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # World 2 at ScanRefer's size on one GPU (RESULTS "World 2 at ScanRefer's size"): the upstream stages once
-# (703 scenes, the world's own word vectors, the detector 12 epochs), then each grounding variant's
+# (703 scenes, the world's own word vectors, the calibrated layout of params-world-v2.yaml, the detector 12 epochs;
+# UPSTREAM_SETS='--set synth.copies_per_multiple_class=[3,5] --set synth.multiple_classes_per_room=[2,3]' gives the
+# layout of the runs before RESULTS "A calibrated layout at ScanRefer's size"), then each grounding variant's
 # train_teacher, distill and evaluate, one after another (three teachers sharing one GPU ran 3.3x slower each),
 # the feature probes (benchmarks/probe_features.py), and per variant the accuracy per deciding fact
 # (benchmarks/accuracy_by_fact.py) and what its models' relation encoders keep of each object
@@ -22,6 +24,7 @@ if [ ! -f .upstream_done ]; then
   STAGES='synthesize preprocess mask_keywords train_detector cache_detector' bash benchmarks/scale_gpu.sh "$out/upstream" \
     --set synth.world=2 --set synth.word_vectors.rooms=3000 \
     --set teacher.word_vectors=data/synthetic/glove/word_vectors.txt --set teacher.use_multiview=false \
+    --set 'synth.copies_per_multiple_class=[2,8]' --set 'synth.multiple_classes_per_room=[1,3]' \
     --set detector.epochs=12 --set detector.eval_every=12 ${UPSTREAM_SETS:-}
   # what the cached proposal features carry: class, colour, size, shape and material (linear probes)
   python benchmarks/probe_features.py data/proposals --objects data/synthetic/meta/synth_objects.csv \
