@@ -51,9 +51,13 @@ def counts_summary(same_class: np.ndarray) -> dict:
     """Rows, the share alone of their class, and over the rest the chance of a random object of the class and the
     count's quartiles."""
     many = same_class[same_class > 1]
-    return {"rows": int(same_class.size), "unique_rows": round(float((same_class <= 1).mean()), 3) if same_class.size else 0.0,
-            "multiple_chance_of_class": round(float((1.0 / many).mean()), 3) if many.size else None,
-            "multiple_same_class_quartiles": [float(q) for q in np.percentile(many, [25, 50, 75])] if many.size else None}
+    unique = round(float((same_class <= 1).mean()), 3) if same_class.size else 0.0
+    out = {"rows": int(same_class.size), "unique_rows": unique,
+           "multiple_chance_of_class": None, "multiple_same_class_quartiles": None}
+    if many.size:
+        out["multiple_chance_of_class"] = round(float((1.0 / many).mean()), 3)
+        out["multiple_same_class_quartiles"] = [float(q) for q in np.percentile(many, [25, 50, 75])]
+    return out
 
 
 def attribute_mentions(rows: list[dict], same_class: np.ndarray) -> dict:

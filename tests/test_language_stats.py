@@ -68,4 +68,5 @@ def test_every_object_of_the_class_counts_from_the_aligned_boxes(tmp_path):
     counts, others = language_stats.box_same_class_counts(rows, str(table), str(boxes))
     assert counts.tolist() == [3, 1, 2] and others.tolist() == [False, False, True]
     assert language_stats.counts_summary(counts[~others]) == {
-        "rows": 2, "unique_rows": 0.5, "multiple_chance_of_class": 0.333, "multiple_same_class_quartiles": [3.0, 3.0, 3.0]}
+        "rows": 2, "unique_rows": 0.5, "multiple_chance_of_class": 0.333,
+        "multiple_same_class_quartiles": [3.0, 3.0, 3.0]}
