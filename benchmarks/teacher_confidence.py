@@ -4,8 +4,10 @@ The fine stage picks each sentence's valid candidate with the lowest reconstruct
 teacher's posterior of that pick, softmax_k(-n r_k) (n: the sentence's hidden keywords), as
 `distill.confidence_weighted` weighs it. Over the sentences with two or more valid candidates (the only ones where
 the pick can be wrong), this prints the pick's accuracy per confidence quartile, per split, and with
-`--descriptions` (world 2) per deciding fact on val. A teacher whose confident picks are right more often is one
-whose confidence can clean the student's labels; a flat row says there is nothing to weigh by.
+`--descriptions` (world 2) per deciding fact on val, and `weighted`: the share of right picks when each sentence
+counts by its confidence, as the confidence-weighted student's labels count. A teacher whose confident picks are
+right more often is one whose confidence can clean the student's labels; a flat row says there is nothing to weigh
+by.
 
 Usage (pipeline root, after train_teacher): python benchmarks/teacher_confidence.py [data/teacher/knowledge.h5]
        [--descriptions data/synthetic/meta/synth_descriptions.csv] [--json out.json]
@@ -32,8 +34,9 @@ from ws3dvg.text.vocab import KEYWORD  # noqa: E402
 
 
 def confidence_table(candidates, recon, valid, words, target, fact=None) -> pd.DataFrame:
-    """Per confidence quartile (and per fact where given): sentences and the pick's accuracy. candidates / recon /
-    valid (N, K), words (N,) hidden keywords, target (N,) the true target's proposal (-1: none), fact (N,) or None."""
+    """Per confidence quartile (and per fact where given): sentences and the pick's accuracy, and that accuracy
+    weighted by the confidence. candidates / recon / valid (N, K), words (N,) hidden keywords, target (N,) the true
+    target's proposal (-1: none), fact (N,) or None."""
     r, v = torch.as_tensor(recon, dtype=torch.float32), torch.as_tensor(valid)
     best = fine_choice(r, v).numpy()                     # the teacher's own choice and posterior (grounding.losses)
     post = teacher_posterior(r, v, torch.as_tensor(words)).numpy()
@@ -45,6 +48,9 @@ def confidence_table(candidates, recon, valid, words, target, fact=None) -> pd.D
     by = frame.groupby(["fact", "quartile"], observed=True)["right"].mean().unstack("quartile")
     by.insert(0, "n", frame.groupby("fact").size())
     by.insert(1, "accuracy", frame.groupby("fact")["right"].mean())
+    frame["weighed"] = frame["confidence"] * frame["right"]
+    sums = frame.groupby("fact")[["weighed", "confidence"]].sum()
+    by.insert(2, "weighted", sums["weighed"] / sums["confidence"])
     return by.sort_values("n", ascending=False)
 
 

@@ -24,6 +24,9 @@ def test_accuracy_per_confidence_quartile_by_hand():
     table = teacher_confidence.confidence_table(candidates, recon, valid, words, target)
     row = table.loc["all"]
     assert row["n"] == 8 and row["accuracy"] == pytest.approx(5 / 8)
+    # weighted by the posterior of the pick, sigmoid(gap): the right rows are those of gaps 0.3, 0.5, 0.6, 0.7, 0.8
+    sig = 1 / (1 + np.exp(-gaps[:8]))
+    assert row["weighted"] == pytest.approx(sig[[2, 4, 5, 6, 7]].sum() / sig.sum())
     assert [row[q] for q in ("q1", "q2", "q3", "q4")] == [0.0, 0.5, 1.0, 1.0]
 
 
