@@ -108,3 +108,33 @@ def test_confidence_weighted_hard_distillation_by_hand():
     arch = {"hidden": 16, "embedding_dim": 8, "word_vectors": "", "use_multiview": False, "recipe": recipe.to_dict()}
     with pytest.raises(ParamsError, match="params.yaml: distill: posterior_targets and confidence_weighted"):
         student_config({"posterior_targets": True, "confidence_weighted": True}, "weak", arch)
+
+
+def test_posterior_weight_mixes_the_posterior_and_the_best_candidate_by_hand():
+    """distill.posterior_weight w: w x the posterior's cross-entropy + (1 - w) x the best candidate's; at 1 the
+    posterior's term alone, bit for bit; outside [0, 1] an error naming the key."""
+    import math
+
+    import torch
+
+    from ws3dvg.engine.errors import ParamsError
+    from ws3dvg.grounding.losses import student_distillation
+    from ws3dvg.grounding.recipe import Recipe
+
+    scores = torch.tensor([[[0.0, 1.0, 2.0]]])                      # (B=1, S=1, P=3)
+    candidates = torch.tensor([[[1, 2]]])
+    recon = torch.tensor([[[0.7, 0.2]]])                            # slot 1 (proposal 2) best
+    valid = torch.tensor([[[True, True]]])
+    args = (scores, candidates, recon, valid, torch.tensor([[True]]), torch.tensor([[2]]))
+    logq = torch.log_softmax(scores[0, 0], -1)
+    p2 = 1 / (1 + math.exp(-2 * (0.7 - 0.2)))                       # the posterior of proposal 2 (2 hidden words)
+    soft = -((1 - p2) * logq[1] + p2 * logq[2]).item()
+    hard = -logq[2].item()
+    recipe = Recipe(staged_distillation=True, hard_distillation=True)
+    mixed = student_distillation(recipe, posterior=True, posterior_weight=0.25)(*args).item()
+    assert mixed == pytest.approx(0.25 * soft + 0.75 * hard, abs=1e-6)
+    alone = student_distillation(recipe, posterior=True)(*args)
+    assert torch.equal(student_distillation(recipe, posterior=True, posterior_weight=1.0)(*args), alone)
+    assert alone.item() == pytest.approx(soft, abs=1e-6)
+    with pytest.raises(ParamsError, match="distill.posterior_weight"):
+        student_distillation(recipe, posterior=True, posterior_weight=1.5)

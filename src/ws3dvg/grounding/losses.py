@@ -207,19 +207,24 @@ EXCLUSIVE = ("params.yaml: distill: posterior_targets and confidence_weighted ar
              "weighs each candidate by the teacher's confidence): turn one off")
 
 
-def student_distillation(recipe: Recipe, posterior: bool = False, confidence: bool = False):
+def student_distillation(recipe: Recipe, posterior: bool = False, confidence: bool = False,
+                         posterior_weight: float = 1.0):
     """The loss a weakly supervised student learns the teacher's ranking by: loss(scores, candidates, recon,
     cand_valid, sent_mask, words=None), words (B, S) the hidden keywords per sentence (`posterior` and
     `confidence` need them).
 
     The recipe's hard_distillation: the cross-entropy toward the teacher's best candidate, each sentence weighted
     by the teacher's confidence in it with `confidence` (distill.confidence_weighted), or with `posterior`
-    (distill.posterior_targets) toward its posterior (the two are exclusive). Its keep_rank_rewards: the authors'
+    (distill.posterior_targets) toward its posterior (the two are exclusive). With `posterior` and a
+    `posterior_weight` w below 1 (distill.posterior_weight), w x the posterior's term + (1 - w) x the best
+    candidate's, as knowledge distillation mixes soft and hard targets. Its keep_rank_rewards: the authors'
     rank-reward loss stays beside it; the rewards spread the target over every candidate of the predicted class (a
     class-level target), which the cross-entropy alone drops. Without hard_distillation the rank rewards are the
     whole loss."""
     if posterior and confidence:
         raise ParamsError(EXCLUSIVE)
+    if not 0.0 <= posterior_weight <= 1.0:
+        raise ParamsError(f"params.yaml: distill.posterior_weight must lie in [0, 1], got {posterior_weight}")
 
     def loss(scores, candidates, recon, cand_valid, sent_mask, words=None):
         args = (scores, candidates, recon, cand_valid, sent_mask)
@@ -227,6 +232,8 @@ def student_distillation(recipe: Recipe, posterior: bool = False, confidence: bo
             return distillation_loss(*args)
         if posterior:
             one = posterior_distillation_loss(*args, words)
+            if posterior_weight < 1.0:  # at 1 exactly the posterior's term, as before the weight existed
+                one = posterior_weight * one + (1.0 - posterior_weight) * hard_distillation_loss(*args)
         else:
             one = hard_distillation_loss(*args, words if confidence else None)
         return one + distillation_loss(*args) if recipe.keep_rank_rewards else one

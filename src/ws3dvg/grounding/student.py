@@ -138,7 +138,7 @@ def train_student(cfg: dict, paths: dict, device, seed: int, out_dir: str, live_
     runner = StepRunner(net, opt, mode)
 
     distill = student_distillation(recipe, cfg.get("posterior_targets", False),  # older student configs: neither
-                                   cfg.get("confidence_weighted", False))
+                                   cfg.get("confidence_weighted", False), cfg.get("posterior_weight", 1.0))
 
     def loss_fn(batch):
         b, s, length = batch["ids"].shape
