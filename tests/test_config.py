@@ -75,6 +75,9 @@ def test_benchmark_overlays_are_valid_params(chain):
     validate_params(params)
     if "params-world-v2.yaml" in chain:
         assert params["synth"]["world"] == 2 and params["teacher"]["departures"]["decoder_reads_own"] is True
+        # the measured student targets: half posterior, half the teacher's pick (RESULTS "The queued check")
+        assert params["distill"]["posterior_targets"] is True and params["distill"]["posterior_weight"] == 0.5
+        assert params["teacher"]["departures"]["hard_distillation"] is True
 
 
 def test_benchmark_overlay_with_a_stale_key_is_refused(tmp_path):
