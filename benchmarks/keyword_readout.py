@@ -14,6 +14,11 @@ and (`fine_choice`) the share of those sentences where the fine stage's score is
 (`words`) the same four numbers for each attribute word hidden at least 20 times, so that runs whose lexicons
 group words differently can still be compared word by word.
 
+`choice_by_words` asks whether the fine stage's mean over every hidden word drowns the words that tell objects of
+one class apart: the same choice, scored by the mean NLL of the hidden keywords (`keywords`), of the attribute
+words alone where a sentence hides one and of every keyword where it hides none (`attributes_or_keywords`), and of
+the other keywords alone (`nouns`). Over the same sentences as `fine_choice`.
+
 A kind with `top1_target` high and `margin` near 0 is guessed from the text; with `margin` > 0 it is read off
 the candidate. Kinds come from the rule tagger's lexicons; any other keyword counts as `noun` (anchors).
 
@@ -64,6 +69,22 @@ def readout(nll: np.ndarray, top1: np.ndarray, is_target: np.ndarray, valid: np.
             "margin": float((o_nll - t_nll).mean()), "target_best": float(best.mean())}
 
 
+def choice_by_words(nll: np.ndarray, keyword: np.ndarray, attribute: np.ndarray, valid: np.ndarray,
+                    target: np.ndarray) -> dict[str, np.ndarray]:
+    """Per sentence: nll (N, K, L) of each position's word under each candidate, keyword (N, L) the hidden
+    keywords, attribute (N, L) those of them that are attribute words, valid (N, K), target (N,) the target's
+    candidate. -> {word set: (N,) bool, the valid candidate of lowest mean NLL over that set is the target}. A
+    sentence with no word of the set falls to the first valid candidate (the coarse stage's best) for `nouns`."""
+    def lowest(m: np.ndarray) -> np.ndarray:
+        count = m.sum(1)[:, None]
+        score = (nll * m[:, None, :]).sum(-1) / np.maximum(count, 1)
+        return np.where(valid, score, np.inf).argmin(1) == target
+    nouns = keyword & ~attribute
+    has = attribute.any(1, keepdims=True)
+    return {"keywords": lowest(keyword), "attributes_or_keywords": lowest(np.where(has, attribute, keyword)),
+            "nouns": lowest(nouns)}
+
+
 @torch.no_grad()
 def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int = 20) -> dict[str, dict]:
     """The readout per kind (and per attribute word hidden `min_count` times or more, under "words") of the
@@ -80,6 +101,7 @@ def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int =
     target = full_supervision_targets(paths, "val")  # each sentence's proposal of highest IoU with its target box
     rows: dict[str, list] = {"nll": [], "top1": [], "target": [], "valid": [], "word": []}
     chosen = []  # per sentence with the target among 2+ valid candidates: does the fine stage choose it?
+    by_words: dict[str, list] = {}  # the same choice with other word sets (choice_by_words)
     for batch in make_loader(ds, cfg["batch_size"], False, 0, collate, 0, device):
         batch = to_device(batch, device)
         res = model(batch)
@@ -98,6 +120,10 @@ def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int =
         keep = is_target.any(1) & (valid.sum(1) >= 2)
         chosen.append((res["recon"][sel].numpy().argmin(1) == is_target.argmax(1))[keep])
         kw = batch["mask"][sel].numpy() == KEYWORD                              # (N, L)
+        attribute = kw & (kind_of[batch["ids"][sel].numpy()] != "noun")
+        for key, hit in choice_by_words(nll[sel].numpy()[keep], kw[keep], attribute[keep], valid[keep],
+                                        is_target[keep].argmax(1)).items():
+            by_words.setdefault(key, []).append(hit)
         n_, l_ = np.nonzero(kw & keep[:, None])
         rows["nll"].append(nll[sel].numpy()[n_, :, l_])
         rows["top1"].append(top1[sel].numpy()[n_, :, l_])
@@ -113,6 +139,7 @@ def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int =
             out[kind] = readout(arr["nll"][m], arr["top1"][m], arr["target"][m], arr["valid"][m])
     hit = np.concatenate(chosen)
     out["fine_choice"] = {"n": int(len(hit)), "target_lowest": float(hit.mean())}
+    out["choice_by_words"] = {key: float(np.concatenate(v).mean()) for key, v in by_words.items()}
     words, counts = np.unique(arr["word"][arr["kind"] != "noun"], return_counts=True)
     out["words"] = {vocab.words[w]: readout(*(arr[key][arr["word"] == w] for key in ("nll", "top1", "target", "valid")))
                     for w in words[counts >= min_count]}

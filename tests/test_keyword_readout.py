@@ -5,7 +5,7 @@ import torch
 from conftest import REPO, TINY_GROUNDING
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from keyword_readout import collect, readout, word_kind  # noqa: E402
+from keyword_readout import choice_by_words, collect, readout, word_kind  # noqa: E402
 
 
 def test_readout_by_hand():
@@ -26,6 +26,23 @@ def test_readout_by_hand():
     assert out["target_best"] == 0.5                       # word 1's target is lowest, word 2's (2.0) is not
 
 
+def test_choice_by_words_by_hand():
+    # three sentences, three candidates, three positions each
+    nll = np.zeros((3, 3, 3))
+    nll[0] = [[1.0, 3.0, 9.0],   # position 0 a noun, 1 an attribute word, 2 not hidden (never counts)
+              [2.0, 1.0, 0.0],   # candidate 1, the target: keywords 1.5, attribute 1.0, noun 2.0
+              [0.5, 2.0, 0.0]]   # keywords 1.25, attribute 2.0, noun 0.5
+    nll[1, :, 0] = [0.0, 2.0, 1.0]   # one hidden noun; candidate 0 is not valid, the target is 2
+    nll[2, :, 0] = [5.0, 1.0, 3.0]   # one hidden attribute word, no noun; the target is 1
+    keyword = np.array([[True, True, False], [True, False, False], [True, False, False]])
+    attribute = np.array([[False, True, False], [False, False, False], [True, False, False]])
+    valid = np.array([[True, True, True], [False, True, True], [True, True, True]])
+    out = choice_by_words(nll, keyword, attribute, valid, np.array([1, 2, 1]))
+    assert out["keywords"].tolist() == [False, True, True]               # 1.25 < 1.5 picks candidate 2 in row 0
+    assert out["attributes_or_keywords"].tolist() == [True, True, True]  # row 1 has no attribute: its keywords
+    assert out["nouns"].tolist() == [False, True, False]                 # row 2 has no noun: the first valid one
+
+
 def test_word_kinds_follow_the_tagger_lexicons():
     assert [word_kind(w) for w in ("red", "wooden", "round", "largest", "sink")] == \
         ["colour", "material", "shape", "size", "noun"]
@@ -43,6 +60,9 @@ def test_collect_on_a_tiny_teacher(tiny_grounding, tmp_path):
     save_teacher(str(tmp_path / "teacher.pt"), model, TINY_GROUNDING, recipe)
     out = collect(str(tmp_path / "teacher.pt"), tiny_grounding, torch.device("cpu"), min_count=1)
     words = out.pop("words")
+    by_words = out.pop("choice_by_words")
+    assert set(by_words) == {"keywords", "attributes_or_keywords", "nouns"}
+    assert all(0 <= v <= 1 for v in by_words.values())
     assert words and all(word_kind(w) != "noun" for w in words)   # each attribute word on its own
     assert sum(row["n"] for row in words.values()) == sum(out[k]["n"] for k in out if k not in ("noun", "fine_choice"))
     choice = out.pop("fine_choice")
