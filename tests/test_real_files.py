@@ -101,6 +101,22 @@ def _v1_scan(tmp_path: Path) -> Path:
     return tmp_path / "scans"
 
 
+def test_real_mesh_read_as_triangles_equals_the_general_reader():
+    # read_mesh maps ScanNet's triangle faces in one go; plyfile's general reader must see the same mesh
+    from plyfile import PlyData
+
+    from ws3dvg.scannet.io import read_mesh
+
+    path = SCANNET / "scans_v1" / V1_SCENE / f"{V1_SCENE}_vh_clean_2.ply"
+    mesh = read_mesh(path, V1_SCENE)
+    ply = PlyData.read(str(path))
+    v = ply["vertex"].data
+    np.testing.assert_array_equal(mesh.vertices, np.stack([v["x"], v["y"], v["z"]], 1))
+    np.testing.assert_array_equal(mesh.colors, np.stack([v["red"], v["green"], v["blue"]], 1))
+    np.testing.assert_array_equal(mesh.faces, np.stack(ply["face"].data["vertex_indices"]))
+    assert mesh.faces.shape == (153587, 3) and mesh.faces.dtype == np.int64
+
+
 def test_v1_scan_preprocesses_and_matches_released_boxes(tmp_path, labels, caplog):
     from ws3dvg.scannet.preprocess import preprocess_scenes, read_scene
 

@@ -24,6 +24,47 @@ def test_mesh_roundtrip(tmp_path):
     np.testing.assert_array_equal(back.faces, mesh.faces)
 
 
+def _plyfile_mesh(mesh, text=False):
+    """The mesh as plyfile's general writer writes it: the list property row by row."""
+    from plyfile import PlyData, PlyElement
+
+    vert = np.empty(len(mesh.vertices), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("red", "u1"),
+                                               ("green", "u1"), ("blue", "u1"), ("alpha", "u1")])
+    vert["x"], vert["y"], vert["z"] = mesh.vertices.T
+    vert["red"], vert["green"], vert["blue"] = mesh.colors.T
+    vert["alpha"] = 255
+    face = np.empty(len(mesh.faces), dtype=[("vertex_indices", "i4", (3,))])
+    face["vertex_indices"] = mesh.faces
+    return PlyData([PlyElement.describe(vert, "vertex"), PlyElement.describe(face, "face")], text=text,
+                   byte_order="<")
+
+
+def test_mesh_writer_gives_plyfiles_bytes(tmp_path):
+    # write_mesh writes whole arrays; the file must be the one plyfile's row-by-row writer gives
+    rng = np.random.default_rng(1)
+    mesh = sio.Mesh(rng.normal(size=(40, 3)).astype(np.float32), rng.integers(0, 255, (40, 3)).astype(np.uint8),
+                    rng.integers(0, 40, (25, 3)))
+    sio.write_mesh(tmp_path / "ours.ply", mesh)
+    _plyfile_mesh(mesh).write(str(tmp_path / "plyfile.ply"))
+    assert (tmp_path / "ours.ply").read_bytes() == (tmp_path / "plyfile.ply").read_bytes()
+    empty = sio.Mesh(mesh.vertices, mesh.colors, np.empty((0, 3), np.int64))
+    sio.write_mesh(tmp_path / "e.ply", empty)
+    _plyfile_mesh(empty).write(str(tmp_path / "e_plyfile.ply"))
+    assert (tmp_path / "e.ply").read_bytes() == (tmp_path / "e_plyfile.ply").read_bytes()
+    assert sio.read_mesh(tmp_path / "e.ply").faces.shape == (0, 3)
+
+
+def test_mesh_reader_falls_back_to_the_general_reader(tmp_path):
+    # an ASCII PLY cannot be mapped: read_mesh takes plyfile's general reader and gives the same mesh
+    rng = np.random.default_rng(2)
+    mesh = sio.Mesh(rng.normal(size=(20, 3)).astype(np.float32), rng.integers(0, 255, (20, 3)).astype(np.uint8),
+                    rng.integers(0, 20, (12, 3)))
+    _plyfile_mesh(mesh, text=True).write(str(tmp_path / "ascii.ply"))
+    back = sio.read_mesh(tmp_path / "ascii.ply")
+    np.testing.assert_allclose(back.vertices, mesh.vertices, rtol=1e-6)
+    np.testing.assert_array_equal(back.faces, mesh.faces)
+
+
 def test_segs_aggregation_meta_roundtrip(tmp_path):
     segs = np.array([4, 4, 7, 10, 7])
     sio.write_segs(tmp_path / "s.json", "scene0000_00", segs)
