@@ -52,3 +52,48 @@ def test_many_objects_of_one_class_per_room(tiny_h5):
 
     counts = np.bincount(read_scene(tiny_h5, "scene0000_00")["box_class18"].clip(min=0), minlength=18)
     assert counts.max() >= 2
+
+
+def test_render_keeps_the_nearest_sample_per_pixel():
+    from ws3dvg.synth.render import intrinsic_matrix, render
+
+    k = intrinsic_matrix(4, 4, hfov_deg=90.0)   # f = 2, centre 1.5: (x, y, z) -> pixel (2x/z + 1.5, 2y/z + 1.5)
+    pose = np.eye(4)                             # camera at the origin looking down +z
+    pts = np.array([[0.0, 0.0, 2.0],             # pixel (2, 2) from (1.5 + 0.5) rounded down
+                    [0.0, 0.0, 1.0],             # the same pixel, nearer: it wins
+                    [0.0, 0.0, 1.0],             # as near as the one before: the first of them wins
+                    [-0.9, -0.9, 2.0]])          # pixel (1, 1): 2 x -0.9 / 2 + 2 = 1.1
+    vals = np.array([[10], [20], [30], [40]])
+    depth, image = render(pts, vals, pose, k, 4, 4, splat=1)
+    assert depth[2, 2] == 1.0 and image[2, 2, 0] == 20
+    assert depth[1, 1] == 2.0 and image[1, 1, 0] == 40
+    assert (depth > 0).sum() == 2
+
+
+def test_render_equals_a_stable_sort_by_pixel_and_depth():
+    # the reference: sort every splatted sample by pixel, then depth, stably; the first of each pixel wins
+    from ws3dvg.synth.render import intrinsic_matrix, look_pose, render
+
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(-2, 2, (3000, 3)) + [0, 0, 4]
+    pts[1000:1500] = pts[:500]                   # exact ties in depth and pixel
+    vals = rng.integers(0, 255, (3000, 4))
+    k, pose = intrinsic_matrix(32, 24), look_pose(np.zeros(3), np.array([0.0, 0.0, 4.0]) + [0.01, 1.0, 0.0])
+    depth, image = render(pts, vals, pose, k, 32, 24)
+    cam = (pts - pose[:3, 3]) @ pose[:3, :3]
+    ok = cam[:, 2] > 0.05
+    cam, vals_ok = cam[ok], vals[ok]
+    u = np.floor(k[0, 0] * cam[:, 0] / cam[:, 2] + k[0, 2] + 0.5).astype(np.int64)
+    v = np.floor(k[1, 1] * cam[:, 1] / cam[:, 2] + k[1, 2] + 0.5).astype(np.int64)
+    u = (u[:, None] + np.array([0, 0, 1, 1])).ravel()
+    v = (v[:, None] + np.array([0, 1, 0, 1])).ravel()
+    z, src = np.repeat(cam[:, 2], 4), np.repeat(np.arange(len(cam)), 4)
+    inside = (u >= 0) & (u < 32) & (v >= 0) & (v < 24)
+    pix, z, src = (v * 32 + u)[inside], z[inside], src[inside]
+    order = np.lexsort((z, pix))
+    win = order[np.r_[True, pix[order][1:] != pix[order][:-1]]]
+    ref_depth, ref_image = np.zeros(32 * 24, np.float32), np.zeros((32 * 24, 4), vals.dtype)
+    ref_depth[pix[win]], ref_image[pix[win]] = z[win], vals_ok[src[win]]
+    assert (depth > 0).sum() > 100
+    np.testing.assert_array_equal(depth.ravel(), ref_depth)
+    np.testing.assert_array_equal(image.reshape(-1, 4), ref_image)

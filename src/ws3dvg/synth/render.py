@@ -64,9 +64,13 @@ def render(points: np.ndarray, values: np.ndarray, pose: np.ndarray, intrinsic: 
     inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
     u, v, z, src = u[inside], v[inside], z[inside], src[inside]
     pix = v * width + u
-    order = np.lexsort((z, pix))  # by pixel, nearest first
-    first = np.r_[True, pix[order][1:] != pix[order][:-1]]
-    win = order[first]
+    # per pixel the nearest sample, the first in order among equally near ones: a min per pixel, then the first
+    # sample at it (what a stable sort by pixel and depth picks, without sorting millions of samples)
+    nearest = np.full(height * width, np.inf)
+    np.minimum.at(nearest, pix, z)
+    at_nearest = np.flatnonzero(z == nearest[pix])
+    _, first = np.unique(pix[at_nearest], return_index=True)
+    win = at_nearest[first]
     depth = np.zeros(height * width, np.float32)
     image = np.zeros((height * width,) + vals.shape[1:], vals.dtype)
     depth[pix[win]] = z[win]
