@@ -86,9 +86,9 @@ def _read_ply(path: Path):
 
 
 def write_mesh(path: str | Path, mesh: Mesh) -> None:
-    """Binary little-endian PLY as ScanNet ships it (alpha channel included). plyfile writes the header; the
-    elements are written as whole arrays, in the bytes plyfile's row-by-row writer gives a list property of three
-    (a uchar count, then three int32), which that writer takes seconds for at ScanNet's size."""
+    """Binary little-endian PLY as ScanNet ships it (alpha channel included). plyfile writes the header; each
+    element is written as one array, in the same bytes as plyfile's row-by-row writer (per face a uchar count of
+    3, then three int32), which takes about a second for a scan of ScanNet's size."""
     from plyfile import PlyData, PlyElement
 
     n = len(mesh.vertices)
