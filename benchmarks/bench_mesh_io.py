@@ -29,7 +29,8 @@ def general_read(path: Path) -> Mesh:
                 np.stack(ply["face"].data["vertex_indices"]).astype(np.int64))
 
 
-def general_write(path: Path, mesh: Mesh) -> None:
+def plyfile_mesh(mesh: Mesh, text: bool = False) -> PlyData:
+    """The mesh as plyfile's general writer writes it (the face list property row by row); `text`: ASCII."""
     vert = np.empty(len(mesh.vertices), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("red", "u1"),
                                                ("green", "u1"), ("blue", "u1"), ("alpha", "u1")])
     vert["x"], vert["y"], vert["z"] = mesh.vertices.T
@@ -37,8 +38,12 @@ def general_write(path: Path, mesh: Mesh) -> None:
     vert["alpha"] = 255
     face = np.empty(len(mesh.faces), dtype=[("vertex_indices", "i4", (3,))])
     face["vertex_indices"] = mesh.faces
-    PlyData([PlyElement.describe(vert, "vertex"), PlyElement.describe(face, "face")], text=False,
-            byte_order="<").write(str(path))
+    return PlyData([PlyElement.describe(vert, "vertex"), PlyElement.describe(face, "face")], text=text,
+                   byte_order="<")
+
+
+def general_write(path: Path, mesh: Mesh) -> None:
+    plyfile_mesh(mesh).write(str(path))
 
 
 def timed(fn, repeats: int) -> float:

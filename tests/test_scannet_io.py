@@ -1,15 +1,20 @@
 """Each ScanNet format the synthetic stage writes is read back by the readers preprocess uses."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from ws3dvg.ops.geometry import box_iou, instance_boxes, transform_points
 from ws3dvg.scannet import io as sio
 from ws3dvg.scannet.labels import LabelMap
 from ws3dvg.scannet.preprocess import process_scene, read_scene
 from ws3dvg.synth.scene import box_surface
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_mesh_io import plyfile_mesh  # noqa: E402  (plyfile's general writer, the reference)
 
 
 def test_mesh_roundtrip(tmp_path):
@@ -24,32 +29,17 @@ def test_mesh_roundtrip(tmp_path):
     np.testing.assert_array_equal(back.faces, mesh.faces)
 
 
-def _plyfile_mesh(mesh, text=False):
-    """The mesh as plyfile's general writer writes it: the list property row by row."""
-    from plyfile import PlyData, PlyElement
-
-    vert = np.empty(len(mesh.vertices), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("red", "u1"),
-                                               ("green", "u1"), ("blue", "u1"), ("alpha", "u1")])
-    vert["x"], vert["y"], vert["z"] = mesh.vertices.T
-    vert["red"], vert["green"], vert["blue"] = mesh.colors.T
-    vert["alpha"] = 255
-    face = np.empty(len(mesh.faces), dtype=[("vertex_indices", "i4", (3,))])
-    face["vertex_indices"] = mesh.faces
-    return PlyData([PlyElement.describe(vert, "vertex"), PlyElement.describe(face, "face")], text=text,
-                   byte_order="<")
-
-
 def test_mesh_writer_gives_plyfiles_bytes(tmp_path):
     # write_mesh writes whole arrays; the file must be the one plyfile's row-by-row writer gives
     rng = np.random.default_rng(1)
     mesh = sio.Mesh(rng.normal(size=(40, 3)).astype(np.float32), rng.integers(0, 255, (40, 3)).astype(np.uint8),
                     rng.integers(0, 40, (25, 3)))
     sio.write_mesh(tmp_path / "ours.ply", mesh)
-    _plyfile_mesh(mesh).write(str(tmp_path / "plyfile.ply"))
+    plyfile_mesh(mesh).write(str(tmp_path / "plyfile.ply"))
     assert (tmp_path / "ours.ply").read_bytes() == (tmp_path / "plyfile.ply").read_bytes()
     empty = sio.Mesh(mesh.vertices, mesh.colors, np.empty((0, 3), np.int64))
     sio.write_mesh(tmp_path / "e.ply", empty)
-    _plyfile_mesh(empty).write(str(tmp_path / "e_plyfile.ply"))
+    plyfile_mesh(empty).write(str(tmp_path / "e_plyfile.ply"))
     assert (tmp_path / "e.ply").read_bytes() == (tmp_path / "e_plyfile.ply").read_bytes()
     assert sio.read_mesh(tmp_path / "e.ply").faces.shape == (0, 3)
 
@@ -59,7 +49,7 @@ def test_mesh_reader_falls_back_to_the_general_reader(tmp_path):
     rng = np.random.default_rng(2)
     mesh = sio.Mesh(rng.normal(size=(20, 3)).astype(np.float32), rng.integers(0, 255, (20, 3)).astype(np.uint8),
                     rng.integers(0, 20, (12, 3)))
-    _plyfile_mesh(mesh, text=True).write(str(tmp_path / "ascii.ply"))
+    plyfile_mesh(mesh, text=True).write(str(tmp_path / "ascii.ply"))
     back = sio.read_mesh(tmp_path / "ascii.ply")
     np.testing.assert_allclose(back.vertices, mesh.vertices, rtol=1e-6)
     np.testing.assert_array_equal(back.faces, mesh.faces)
