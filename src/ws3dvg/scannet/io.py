@@ -89,7 +89,7 @@ def write_mesh(path: str | Path, mesh: Mesh) -> None:
     """Binary little-endian PLY as ScanNet ships it (alpha channel included). plyfile writes the header; each
     element is written as one array, in the same bytes as plyfile's row-by-row writer (per face a uchar count of
     3, then three int32), which takes about a second for a scan of ScanNet's size."""
-    from plyfile import PlyData, PlyElement
+    from plyfile import PlyData, PlyElement, PlyListProperty
 
     n = len(mesh.vertices)
     vert = np.empty(n, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
@@ -100,9 +100,8 @@ def write_mesh(path: str | Path, mesh: Mesh) -> None:
     face = np.empty(len(mesh.faces), dtype=[("count", "u1"), ("vertex_indices", "<i4", (3,))])
     face["count"] = 3
     face["vertex_indices"] = mesh.faces.astype(np.int32)
-    described = np.empty(len(face), dtype=[("vertex_indices", "<i4", (3,))])  # for the header alone
-    header = PlyData([PlyElement.describe(vert, "vertex"), PlyElement.describe(described, "face")],
-                     text=False, byte_order="<").header
+    faces = PlyElement("face", [PlyListProperty("vertex_indices", "u1", "i4")], len(face))
+    header = PlyData([PlyElement.describe(vert, "vertex"), faces], text=False, byte_order="<").header
     with open(path, "wb") as f:
         f.write(header.encode("ascii") + b"\n")
         f.write(vert.tobytes())
