@@ -12,7 +12,9 @@ oracle cache; `teacher_from=OTHER` reuses variant OTHER's trained teacher (liste
 or run by an earlier call in the same --work folder; its teacher settings must be OTHER's) and runs only distill
 and evaluate, for variants that change nothing before the students. `knowledge_with=THIRD` (beside teacher_from)
 distils from the product of the two teachers' cached knowledge (benchmarks/combine_knowledge.py), so THIRD must
-have run already, in an earlier call. Writes one JSON: per variant its settings, stage wall times, teacher metrics
+have run already, in an earlier call. `simulate_share=Q` (beside teacher_from) distils from OTHER's knowledge with
+a share Q of its teacher's wrong training rows set right (benchmarks/simulated_teacher.py): how closely the
+student follows a better teacher. Writes one JSON: per variant its settings, stage wall times, teacher metrics
 and the eval table.
 """
 
@@ -101,11 +103,18 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
     if (data / "data" / "synthetic").exists():  # a pipeline root: the world's word vectors live there
         links.append(("synthetic", data / "data" / "synthetic"))
     source, other = sets.pop("teacher_from", None), sets.pop("knowledge_with", None)
+    share = sets.pop("simulate_share", None)
+    if other is not None and share is not None:
+        raise SystemExit(f"variant {name}: knowledge_with and simulate_share each write the knowledge; give one")
     if other is not None:  # the product of two teachers' knowledge, in a folder of the variant's own
         if source is None:
             raise SystemExit(f"variant {name}: knowledge_with={other} needs teacher_from (whose weights the students "
                              "start from and whose candidates the product keeps)")
         combine_knowledge(work / source, work / other, root / "data" / "teacher")
+    elif share is not None:  # a better teacher than the source's, simulated (benchmarks/simulated_teacher.py)
+        if source is None:
+            raise SystemExit(f"variant {name}: simulate_share={share} needs teacher_from (whose knowledge it lifts)")
+        simulate_knowledge(work / source, share, root / "data" / "teacher")
     elif source is not None:  # the teacher stage's outputs of an earlier variant (there once it has run)
         links += [("teacher", work.resolve() / source / "data" / "teacher")]
     if source is not None:
@@ -132,6 +141,18 @@ def combine_knowledge(source: Path, other: Path, out_dir: Path) -> None:
         raise SystemExit(f"knowledge_with: {', '.join(missing)} not written yet; run that variant in an earlier call")
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "combine_knowledge.py"), *map(str, files),
                     "--out", str(out_dir / "knowledge.h5")], check=True)
+
+
+def simulate_knowledge(source: Path, share: str, out_dir: Path) -> None:
+    """out_dir/knowledge.h5: the source's knowledge with `share` of its teacher's wrong training rows set right
+    (benchmarks/simulated_teacher.py, run in the source's folder, whose params name the data), and what it did."""
+    know = source / "data" / "teacher" / "knowledge.h5"
+    if not know.exists():
+        raise SystemExit(f"simulate_share: {know} not written yet; run {source.name} first")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "simulated_teacher.py"), str(know.resolve()),
+                    str((out_dir / "knowledge.h5").resolve()), "--share", share,
+                    "--json", str((out_dir / "simulated.json").resolve())], check=True, cwd=source)
 
 
 def run_variant(root: Path, env: dict) -> subprocess.Popen:

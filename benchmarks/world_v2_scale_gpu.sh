@@ -14,8 +14,11 @@
 # A variant `teacher_from=NAME` reuses variant NAME's teacher (run_variants.py): list it after NAME, with NAME's
 # teacher settings repeated (each variant runs in its own call; run_variants.py checks them on the written params).
 # `teacher_from=A; knowledge_with=B` distils from the product of A's and B's teachers (benchmarks/combine_knowledge.py).
+# `teacher_from=A; simulate_share=Q` distils from A's knowledge with a share Q of its teacher's wrong training rows set
+# right (benchmarks/simulated_teacher.py): how closely a student follows a better teacher.
 # Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py) and
-# OUT/NAME-facts.json, OUT/NAME-probe-models.json, OUT/NAME-readout.json and OUT/NAME-confidence.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
+# OUT/NAME-facts.json, OUT/NAME-probe-models.json, OUT/NAME-readout.json and OUT/NAME-confidence.json (and
+# OUT/NAME-simulated.json for a simulate_share variant). Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail
 out=$1
 shift
@@ -34,6 +37,8 @@ fi
 for variant in "$@"; do
   name=$(echo "${variant%%:*}" | tr -d ' ')
   python benchmarks/run_variants.py --data . --out "$out/$name.json" --parallel 1 --overlay params.yaml "$variant"
+  # a simulated teacher (simulate_share): how many training rows it set right
+  if [ -f "variants/$name/data/teacher/simulated.json" ]; then cp "variants/$name/data/teacher/simulated.json" "$out/$name-simulated.json"; fi
   # per fact, and the student's accuracy where its teacher's fine stage is right and where it is wrong
   python benchmarks/accuracy_by_fact.py "variants/$name/data/eval/predictions.json" --given teacher_fine \
     --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-facts.json" || true
