@@ -8,8 +8,12 @@ learnt to use and what it ignores, beside random of the class for the same rows.
 `--given teacher_fine` adds, per fact, the student's accuracy on the rows that model gets right and on those it
 gets wrong: whether the student learns past its teacher's mistakes or only where the teacher was right.
 
+`--examples K --examples-json OUT` writes, for each of the most common deciding facts, K descriptions drawn with
+a fixed seed, and which models pick their target (IoU >= 0.25): examples a reader can check by eye.
+
 Usage (pipeline root): python benchmarks/accuracy_by_fact.py [data/eval/predictions.json]
        [--descriptions data/synthetic/meta/synth_descriptions.csv] [--given teacher_fine] [--json out.json]
+       [--examples K --examples-json examples.json]
 """
 
 from __future__ import annotations
@@ -44,6 +48,26 @@ def by_fact(predictions: list[dict], descriptions: pd.DataFrame, given: str | No
     return table.sort_values("n", ascending=False)
 
 
+def examples(predictions: list[dict], descriptions: pd.DataFrame, per_fact: int, facts: int = 8,
+             seed: int = 0) -> list[dict]:
+    """`per_fact` rows (or as many as there are) of each of the `facts` most common deciding facts, drawn with
+    `seed`, most common fact first: scene, object, the description, its fact, and per model whether it picks the
+    target (IoU >= 0.25)."""
+    pred = pd.DataFrame(predictions)
+    pred["object_id"] = pred["object_id"].astype(int)
+    pred["ann_id"] = pred["ann_id"].astype(int)
+    rows = pred.merge(descriptions, on=["scene_id", "object_id", "ann_id"], how="inner", validate="one_to_one")
+    out = []
+    for fact in rows["decided_by"].value_counts().index[:facts]:
+        some = rows[rows["decided_by"] == fact]
+        for _, r in some.sample(min(per_fact, len(some)), random_state=seed).iterrows():
+            ious = r["iou_of"] if isinstance(r.get("iou_of"), dict) else {"student": r["iou"]}
+            out.append({"scene_id": r["scene_id"], "object_id": int(r["object_id"]), "ann_id": int(r["ann_id"]),
+                        "decided_by": fact, "description": r["description"],
+                        "right": {m: bool(v >= 0.25) for m, v in ious.items()}})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("predictions", nargs="?", default="data/eval/predictions.json")
@@ -51,13 +75,20 @@ def main() -> None:
     ap.add_argument("--given", help="a model of the predictions (e.g. teacher_fine): the student's accuracy on the "
                                     "rows it gets right and on those it gets wrong")
     ap.add_argument("--json")
+    ap.add_argument("--examples", type=int, default=0, help="descriptions per deciding fact for --examples-json")
+    ap.add_argument("--examples-json")
     args = ap.parse_args()
+    if bool(args.examples) != bool(args.examples_json):
+        raise SystemExit("--examples K and --examples-json OUT go together")
     with open(args.predictions) as f:
         predictions = json.load(f)
     table = by_fact(predictions, pd.read_csv(args.descriptions), args.given)
     print(table.to_string(float_format="%.3f"))
     if args.json:
         table.reset_index().to_json(args.json, orient="records", indent=1)
+    if args.examples_json:
+        with open(args.examples_json, "w") as f:
+            json.dump(examples(predictions, pd.read_csv(args.descriptions), args.examples), f, indent=1)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,10 @@
 # `teacher_from=A; knowledge_with=B` distils from the product of A's and B's teachers (benchmarks/combine_knowledge.py).
 # `teacher_from=A; simulate_share=Q` distils from A's knowledge with a share Q of its teacher's wrong training rows set
 # right (benchmarks/simulated_teacher.py): how closely a student follows a better teacher.
-# Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py) and
-# OUT/NAME-facts.json, OUT/NAME-probe-models.json, OUT/NAME-readout.json and OUT/NAME-confidence.json (and
-# OUT/NAME-simulated.json for a simulate_share variant). Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
+# Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py),
+# OUT/NAME-facts.json, OUT/NAME-examples.json (three descriptions per deciding fact, with each model's pick),
+# OUT/NAME-probe-models.json, OUT/NAME-readout.json, OUT/NAME-confidence.json and, for a simulate_share variant,
+# OUT/NAME-simulated.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail
 out=$1
 shift
@@ -41,7 +42,8 @@ for variant in "$@"; do
   if [ -f "variants/$name/data/teacher/simulated.json" ]; then cp "variants/$name/data/teacher/simulated.json" "$out/$name-simulated.json"; fi
   # per fact, and the student's accuracy where its teacher's fine stage is right and where it is wrong
   python benchmarks/accuracy_by_fact.py "variants/$name/data/eval/predictions.json" --given teacher_fine \
-    --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-facts.json" || true
+    --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-facts.json" \
+    --examples 3 --examples-json "$out/$name-examples.json" || true
   # what the teacher's and the students' relation encoders keep of each object (benchmarks/probe_models.py)
   m="variants/$name/models"
   python benchmarks/probe_models.py "$m/teacher/teacher.pt" "$m/student/student.pt" "$m/student_full/student.pt" \

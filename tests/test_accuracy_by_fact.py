@@ -39,3 +39,20 @@ def test_given_a_model_the_predictions_lack():
     with pytest.raises(SystemExit, match="coarse"):
         accuracy_by_fact.by_fact(preds, desc, given="coarse")
     assert "student|" not in " ".join(accuracy_by_fact.by_fact(preds, desc).columns)
+
+
+def test_examples_per_fact_most_common_first_with_each_models_pick():
+    preds, desc = _rows([("material", 1.0, 1.0), ("material", 0.0, 1.0), ("material", 0.6, 0.0),
+                         ("colour", 1.0, 0.9), ("colour", 0.3, 0.5), ("side", 0.0, 0.0)])
+    for i, p in enumerate(preds):
+        p["description"] = f"sentence {i}"
+    got = accuracy_by_fact.examples(preds, desc, per_fact=2, facts=2)
+    assert [e["decided_by"] for e in got] == ["material", "material", "colour", "colour"]  # no "side": 2 facts
+    assert len({e["object_id"] for e in got[:2]}) == 2                      # two different material rows
+    by_id = {e["object_id"]: e for e in got}
+    assert by_id[3]["right"] == {"student": True, "teacher_fine": True}
+    assert by_id[4]["right"] == {"student": True, "teacher_fine": True}      # 0.3 and 0.5 both >= 0.25
+    assert by_id[3]["description"] == "sentence 3"
+    assert got == accuracy_by_fact.examples(preds, desc, per_fact=2, facts=2)  # the same seed, the same draw
+    one = accuracy_by_fact.examples(preds, desc, per_fact=5, facts=3)
+    assert [e["decided_by"] for e in one].count("side") == 1                  # as many as there are
