@@ -127,6 +127,24 @@ def recon_contrast_loss(recon: torch.Tensor, sent_mask: torch.Tensor, words: tor
     return torch.where(ok, ce, 0.0).sum() / distributed.global_count(ok.sum()).clamp_min(1)
 
 
+def recon_word_mil_loss(recon_logits: torch.Tensor, ids: torch.Tensor, tokens: torch.Tensor, recon: torch.Tensor,
+                        sent_mask: torch.Tensor, smoothing: float = 0.1) -> torch.Tensor:
+    """Our departure `recon_word_mil`: each hidden keyword's label-smoothed NLL (as `reconstruction_score` takes
+    it) under the valid candidate that explains that word best, averaged over the hidden keywords of the batch.
+    The sentence-level loss reconstructs every word from the candidates the whole sentence chose, so a word that
+    decides among objects of one class (material) learns from whichever object the other words picked; a
+    description's attribute word is true of its target, so some candidate explains it, and here the word learns
+    from the one it fits. recon_logits (B, S, K, L, V), ids / tokens (B, S, L) (tokens: 1 keyword), recon (B, S, K)
+    inf where a candidate is invalid, sent_mask (B, S) -> scalar."""
+    logp = recon_logits.float().log_softmax(-1)
+    target = ids[:, :, None, :, None].expand(*logp.shape[:-1], 1).long()
+    tok = (1 - smoothing) * -logp.gather(-1, target).squeeze(-1) - smoothing * logp.mean(-1)   # (B, S, K, L)
+    valid = torch.isfinite(recon.float())[..., None]
+    best = tok.masked_fill(~valid, float("inf")).min(2).values                                  # (B, S, L)
+    take = (tokens == KEYWORD) & sent_mask[..., None] & valid.any(2)
+    return torch.where(take, best, 0.0).sum() / distributed.global_count(take.sum()).clamp_min(1)
+
+
 def rank_rewards(k: int, device=None) -> torch.Tensor:
     """linspace(0.1, 1, K) squared, indexed by rank from the worst (0) to the best (K - 1) candidate."""
     return torch.linspace(0.1, 1.0, k, device=device) ** 2
@@ -253,6 +271,8 @@ def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe
                                              words if recipe.recon_marginal else None)
         if recipe.recon_contrast and not first_epochs:  # a choice to contrast with once the best half is kept
             terms["recon_contrast"] = recon_contrast_loss(out["recon"], sm, words)
+        if recipe.recon_word_mil and not first_epochs:  # each hidden word from the candidate it fits best
+            terms["recon_word"] = recon_word_mil_loss(out["recon_logits"], batch["ids"], batch["mask"], out["recon"], sm)
         if recipe.joint_student:  # the jointly trained student learns from this very step's ranking
             distill = student_distillation(recipe)
             terms["distill"] = distill(out["scores"], out["candidates"], out["recon"].detach(),

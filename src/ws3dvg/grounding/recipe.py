@@ -61,6 +61,10 @@ class Recipe:
       likelihoods as logits, toward the fine stage's choice (weight `loss_weights.recon_contrast`, 1 if absent),
       so the decoder learns a word from what tells the chosen candidate apart from the other objects of its class
       (the paper: the chosen candidates reconstruct the words; the others get no signal at all).
+    recon_word_mil: after the first epochs a second reconstruction term over the hidden keywords, each taken from
+      the valid candidate that explains that word best (weight `loss_weights.recon_word`, 1 if absent), so a word
+      that decides among objects of one class (material, shape) learns from the candidate it fits, not from the
+      candidate the rest of the sentence chose (the paper: every word from the sentence's best K // 2).
     """
 
     box_colour: bool = False
@@ -80,6 +84,7 @@ class Recipe:
     decoder_reads_scene: bool = False
     recon_marginal: bool = False
     recon_contrast: bool = False
+    recon_word_mil: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):
