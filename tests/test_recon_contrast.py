@@ -1,5 +1,6 @@
 """`teacher.departures.recon_contrast`: after the first epochs the fine stage's choice must also explain its
-sentence's hidden words better than the sentence's other valid candidates."""
+sentence's hidden words better than the sentence's other valid candidates. (The check that an optional teacher
+term comes only when switched on and after the first epochs, with its weight, covers `recon_word_mil` too.)"""
 
 import math
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ws3dvg.grounding.losses import recon_contrast_loss, teacher_losses
+from ws3dvg.grounding.losses import recon_contrast_loss, recon_word_mil_loss, teacher_losses
 from ws3dvg.grounding.recipe import Recipe
 from ws3dvg.text.vocab import KEYWORD
 
@@ -41,31 +42,44 @@ def test_the_choice_is_the_lowest_score_and_ties_of_equal_scores_give_log_k():
 
 def _out_and_batch():
     g = torch.Generator().manual_seed(0)
-    b, s, k, p, h, length = 2, 3, 4, 6, 8, 5
+    b, s, k, p, h, length, v = 2, 3, 4, 6, 8, 5, 7
     out = {"sentence": torch.randn(b, s, h, generator=g), "matched": torch.randn(b, p, h, generator=g),
            "class_logits": torch.randn(b, s, 18, generator=g),
-           "recon": torch.rand(b, s, k, generator=g) + 1}
+           "recon": torch.rand(b, s, k, generator=g) + 1, "recon_logits": torch.randn(b, s, k, length, v, generator=g)}
     out["recon"][0, 0, 3] = INF
     mask = torch.zeros(b, s, length, dtype=torch.long)
     mask[..., :2] = KEYWORD
     batch = {"sent_mask": torch.ones(b, s, dtype=torch.bool), "prop_mask": torch.ones(b, p, dtype=torch.bool),
-             "class18": torch.zeros(b, s, dtype=torch.long), "mask": mask}
+             "class18": torch.zeros(b, s, dtype=torch.long), "mask": mask,
+             "ids": torch.randint(0, v, (b, s, length), generator=g)}
     return out, batch
 
 
-def test_teacher_adds_the_term_after_the_first_epochs_only_when_switched_on():
+# each optional teacher term: its switch, its name among the terms (and its weight's key), and its value
+OPTIONAL_TERMS = {
+    "recon_contrast": ("recon_contrast", lambda out, batch: recon_contrast_loss(out["recon"], batch["sent_mask"],
+                                                                               torch.full((2, 3), 2))),
+    "recon_word_mil": ("recon_word", lambda out, batch: recon_word_mil_loss(out["recon_logits"], batch["ids"],
+                                                                           batch["mask"], out["recon"],
+                                                                           batch["sent_mask"])),
+}
+
+
+@pytest.mark.parametrize("switch", sorted(OPTIONAL_TERMS))
+def test_teacher_adds_the_term_after_the_first_epochs_only_when_switched_on(switch):
+    term, value = OPTIONAL_TERMS[switch]
     out, batch = _out_and_batch()
     cfg = {"use_reconstruction": True, "all_candidates_epochs": 3, "loss_weights": {"mil": 2.0, "lang_cls": 2.0,
            "recon": 1.0, "distill": 1.0}}
-    on = Recipe(staged_distillation=True, recon_contrast=True)
+    on = Recipe(staged_distillation=True, **{switch: True})
     off = Recipe(staged_distillation=True)
     total_on, terms_on = teacher_losses(out, batch, cfg, 5, on)
     total_off, terms_off = teacher_losses(out, batch, cfg, 5, off)
-    assert "recon_contrast" not in terms_off and "recon_contrast" not in teacher_losses(out, batch, cfg, 1, on)[1]
-    want = recon_contrast_loss(out["recon"], batch["sent_mask"], torch.full((2, 3), 2))
-    assert float(terms_on["recon_contrast"]) == pytest.approx(float(want))
+    assert term not in terms_off and term not in teacher_losses(out, batch, cfg, 1, on)[1]
+    want = value(out, batch)
+    assert float(terms_on[term]) == pytest.approx(float(want))
     assert float(total_on - total_off) == pytest.approx(float(want), rel=1e-5)          # weight 1 if absent
-    half = dict(cfg, loss_weights=dict(cfg["loss_weights"], recon_contrast=0.5))
+    half = dict(cfg, loss_weights=dict(cfg["loss_weights"], **{term: 0.5}))
     assert float(teacher_losses(out, batch, half, 5, on)[0] - total_off) == pytest.approx(0.5 * float(want), rel=1e-5)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ws3dvg.grounding.losses import recon_word_mil_loss, teacher_losses
+from ws3dvg.grounding.losses import recon_word_mil_loss
 from ws3dvg.grounding.recipe import Recipe
 from ws3dvg.models.grounding import reconstruction_score
 from ws3dvg.text.vocab import KEYWORD
@@ -63,34 +63,7 @@ def test_the_gradient_reaches_the_chosen_candidate_of_each_word_only():
     assert logits.grad[0, 0, 0].abs().sum() > 0 and not logits.grad[0, 0, 1].any()
 
 
-def _out_and_batch():
-    g = torch.Generator().manual_seed(0)
-    b, s, k, p, h, length, v = 2, 3, 4, 6, 8, 5, 7
-    out = {"sentence": torch.randn(b, s, h, generator=g), "matched": torch.randn(b, p, h, generator=g),
-           "class_logits": torch.randn(b, s, 18, generator=g), "recon": torch.rand(b, s, k, generator=g) + 1,
-           "recon_logits": torch.randn(b, s, k, length, v, generator=g)}
-    out["recon"][0, 0, 3] = INF
-    mask = torch.zeros(b, s, length, dtype=torch.long)
-    mask[..., :2] = KEYWORD
-    batch = {"sent_mask": torch.ones(b, s, dtype=torch.bool), "prop_mask": torch.ones(b, p, dtype=torch.bool),
-             "class18": torch.zeros(b, s, dtype=torch.long), "mask": mask,
-             "ids": torch.randint(0, v, (b, s, length), generator=g)}
-    return out, batch
-
-
-def test_teacher_adds_the_term_after_the_first_epochs_only_when_switched_on():
-    out, batch = _out_and_batch()
-    cfg = {"use_reconstruction": True, "all_candidates_epochs": 3, "loss_weights": {"mil": 2.0, "lang_cls": 2.0,
-           "recon": 1.0, "distill": 1.0}}
-    on, off = Recipe(staged_distillation=True, recon_word_mil=True), Recipe(staged_distillation=True)
-    total_on, terms_on = teacher_losses(out, batch, cfg, 5, on)
-    total_off, terms_off = teacher_losses(out, batch, cfg, 5, off)
-    assert "recon_word" not in terms_off and "recon_word" not in teacher_losses(out, batch, cfg, 1, on)[1]
-    want = recon_word_mil_loss(out["recon_logits"], batch["ids"], batch["mask"], out["recon"], batch["sent_mask"])
-    assert float(terms_on["recon_word"]) == pytest.approx(float(want))
-    assert float(total_on - total_off) == pytest.approx(float(want), rel=1e-5)          # weight 1 if absent
-    half = dict(cfg, loss_weights=dict(cfg["loss_weights"], recon_word=0.5))
-    assert float(teacher_losses(out, batch, half, 5, on)[0] - total_off) == pytest.approx(0.5 * float(want), rel=1e-5)
+# the term only when switched on and after the first epochs, and its weight: tests/test_recon_contrast.py
 
 
 def test_the_paper_recipe_and_params_leave_it_off():
