@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..engine import distributed
 from ..engine.errors import ParamsError
+from ..models.grounding import token_nll
 from ..text.vocab import KEYWORD
 from .recipe import Recipe
 
@@ -136,9 +137,7 @@ def recon_word_mil_loss(recon_logits: torch.Tensor, ids: torch.Tensor, tokens: t
     description's attribute word is true of its target, so some candidate explains it, and here the word learns
     from the one it fits. recon_logits (B, S, K, L, V), ids / tokens (B, S, L) (tokens: 1 keyword), recon (B, S, K)
     inf where a candidate is invalid, sent_mask (B, S) -> scalar."""
-    logp = recon_logits.float().log_softmax(-1)
-    target = ids[:, :, None, :, None].expand(*logp.shape[:-1], 1).long()
-    tok = (1 - smoothing) * -logp.gather(-1, target).squeeze(-1) - smoothing * logp.mean(-1)   # (B, S, K, L)
+    tok = token_nll(recon_logits, ids[:, :, None, :].expand(recon_logits.shape[:-1]), smoothing)  # (B, S, K, L)
     valid = torch.isfinite(recon.float())[..., None]
     best = tok.masked_fill(~valid, float("inf")).min(2).values                                  # (B, S, L)
     take = (tokens == KEYWORD) & sent_mask[..., None] & valid.any(2)

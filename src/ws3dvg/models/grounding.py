@@ -637,13 +637,18 @@ def same_class_only(weights, lang_logits, class_scores) -> torch.Tensor:
     return torch.where(same | ~same.any(-1, keepdim=True), weights, float("-inf"))
 
 
+def token_nll(logits, target, smoothing: float = 0.1):
+    """The authors' label-smoothed NLL of each position's word. logits (..., V), target (...) -> (...)."""
+    logp = logits.float().log_softmax(-1)
+    nll = -logp.gather(-1, target[..., None].long()).squeeze(-1)
+    return (1 - smoothing) * nll - smoothing * logp.mean(-1)
+
+
 def reconstruction_score(logits, target, tokens, smoothing: float = 0.1, keyword_weight: float = 0.7):
     """The authors' reconstruct_score per row: label-smoothed NLL averaged over keyword positions (weight 0.7)
     and over the other real words (0.3). Lower = the candidate explains the sentence better.
     logits (M, L, V), target (M, L), tokens (M, L) in {0 keep, 1 keyword, 2 padding} -> (M,)"""
-    logp = logits.float().log_softmax(-1)
-    nll = -logp.gather(-1, target[..., None].long()).squeeze(-1)
-    tok = (1 - smoothing) * nll - smoothing * logp.mean(-1)
+    tok = token_nll(logits, target, smoothing)
     kw, other = (tokens == KEYWORD).float(), (tokens == KEEP).float()
     return keyword_weight * (tok * kw).sum(-1) / (kw.sum(-1) + 1e-7) + \
         (1 - keyword_weight) * (tok * other).sum(-1) / (other.sum(-1) + 1e-7)
