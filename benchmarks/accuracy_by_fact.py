@@ -24,17 +24,22 @@ import json
 import pandas as pd
 
 
+def with_descriptions(pred: pd.DataFrame, descriptions: pd.DataFrame) -> pd.DataFrame:
+    """Each prediction row joined with its description's row (the generator's truth); every one must have one."""
+    pred = pred.assign(object_id=pred["object_id"].astype(int), ann_id=pred["ann_id"].astype(int))
+    rows = pred.merge(descriptions, on=["scene_id", "object_id", "ann_id"], how="left", validate="one_to_one")
+    if rows["decided_by"].isna().any():
+        raise SystemExit(f"{int(rows['decided_by'].isna().sum())} predictions have no row in the descriptions "
+                         "file: are they from the same synthesis?")
+    return rows
+
+
 def by_fact(predictions: list[dict], descriptions: pd.DataFrame, given: str | None = None) -> pd.DataFrame:
     # every table row's IoU where evaluate wrote them (iou_of), else the student's alone
     pred = pd.DataFrame([{"scene_id": p["scene_id"], "object_id": p["object_id"], "ann_id": p["ann_id"],
                           **p.get("iou_of", {"student": p["iou"]})} for p in predictions])
     models = [c for c in pred.columns if c not in ("scene_id", "object_id", "ann_id")]
-    pred["object_id"] = pred["object_id"].astype(int)
-    pred["ann_id"] = pred["ann_id"].astype(int)
-    rows = pred.merge(descriptions, on=["scene_id", "object_id", "ann_id"], how="left", validate="one_to_one")
-    if rows["decided_by"].isna().any():
-        raise SystemExit(f"{int(rows['decided_by'].isna().sum())} predictions have no row in the descriptions "
-                         "file: are they from the same synthesis?")
+    rows = with_descriptions(pred, descriptions)
     hits = (rows[models] >= 0.25).astype(float)
     hits["decided_by"], hits["n"] = rows["decided_by"], 1
     table = hits.groupby("decided_by").agg({"n": "sum", **{m: "mean" for m in models}})
@@ -53,10 +58,7 @@ def examples(predictions: list[dict], descriptions: pd.DataFrame, per_fact: int,
     """`per_fact` rows (or as many as there are) of each of the `facts` most common deciding facts, drawn with
     `seed`, most common fact first: scene, object, the description, its fact, and per model whether it picks the
     target (IoU >= 0.25)."""
-    pred = pd.DataFrame(predictions)
-    pred["object_id"] = pred["object_id"].astype(int)
-    pred["ann_id"] = pred["ann_id"].astype(int)
-    rows = pred.merge(descriptions, on=["scene_id", "object_id", "ann_id"], how="inner", validate="one_to_one")
+    rows = with_descriptions(pd.DataFrame(predictions), descriptions)
     out = []
     for fact in rows["decided_by"].value_counts().index[:facts]:
         some = rows[rows["decided_by"] == fact]

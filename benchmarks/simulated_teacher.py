@@ -65,11 +65,15 @@ def accuracy(knowledge: dict, target: np.ndarray) -> dict:
             "target_a_candidate": float((slot >= 0)[several].mean()) if several.any() else 0.0}
 
 
+def check_share(share: float) -> None:
+    if not 0.0 <= share <= 1.0:
+        raise SystemExit(f"--share must lie in [0, 1], got {share}")
+
+
 def simulate(knowledge: str, out: str, share: float, seed: int, paths: dict) -> dict:
     """Write the lifted knowledge to `out` (val copied) -> what was done and the training rows' fine accuracy
     before and after. `paths` as artifacts.grounding_paths gives them (masked, proposals_train, preprocessed)."""
-    if not 0.0 <= share <= 1.0:
-        raise SystemExit(f"--share must lie in [0, 1], got {share}")
+    check_share(share)
     train = read_knowledge(knowledge, "train")
     target = full_supervision_targets(paths, "train")
     if len(target) != len(train["valid"]):
@@ -90,8 +94,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json")
     args = ap.parse_args()
-    if not 0.0 <= args.share <= 1.0:  # before reading any params
-        raise SystemExit(f"--share must lie in [0, 1], got {args.share}")
+    check_share(args.share)  # before reading any params
     params = load_params()
     paths = artifacts.grounding_paths(params["data"]["preprocessed"], "masked", "proposals_train", "proposals_val",
                                       "preprocessed")

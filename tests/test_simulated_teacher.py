@@ -65,21 +65,30 @@ def test_a_share_outside_zero_to_one_is_refused(tmp_path):
     assert run.returncode != 0 and "--share must lie in [0, 1]" in run.stderr
 
 
+def _always_wrong_knowledge(paths: dict, path) -> dict:
+    """A teacher's knowledge for the tiny pipeline whose fine choice is never the target: per row the target and
+    another proposal, the other scored lower. Written to `path`; -> the knowledge."""
+    from ws3dvg.grounding.student import full_supervision_targets
+    from ws3dvg.grounding.teacher import write_knowledge
+
+    know = {}
+    for split in ("train", "val"):
+        target = full_supervision_targets(paths, split)
+        n = len(target)
+        know[split] = {"candidates": np.stack([target, np.where(target == 0, 1, 0)], 1),
+                       "recon_loss": np.tile([[2.0, 1.0]], (n, 1)), "valid": np.ones((n, 2), bool),
+                       "coarse": np.zeros((n, 2), np.float32), "pred_class": np.zeros(n, np.int64)}
+    write_knowledge(str(path), know, {"topk": 2})
+    return know
+
+
 def test_simulate_writes_the_lifted_training_rows_and_the_val_rows_as_they_were(tiny_grounding, tmp_path):
     """On the tiny pipeline: every training row's teacher picks another proposal than the target; share 1 sets
     each right by swapping the two scores, and the val split is copied."""
     from ws3dvg.grounding.student import full_supervision_targets
-    from ws3dvg.grounding.teacher import read_knowledge, write_knowledge
+    from ws3dvg.grounding.teacher import read_knowledge
 
-    know = {}
-    for split in ("train", "val"):
-        target = full_supervision_targets(tiny_grounding, split)
-        n = len(target)
-        other = np.where(target == 0, 1, 0)
-        know[split] = {"candidates": np.stack([target, other], 1), "recon_loss": np.tile([[2.0, 1.0]], (n, 1)),
-                       "valid": np.ones((n, 2), bool), "coarse": np.zeros((n, 2), np.float32),
-                       "pred_class": np.zeros(n, np.int64)}
-    write_knowledge(str(tmp_path / "k.h5"), know, {"topk": 2})
+    know = _always_wrong_knowledge(tiny_grounding, tmp_path / "k.h5")
     report = simulated_teacher.simulate(str(tmp_path / "k.h5"), str(tmp_path / "o.h5"), 1.0, 0, tiny_grounding)
     known = int((full_supervision_targets(tiny_grounding, "train") >= 0).sum())
     assert report["rows_swapped"] == known > 0
@@ -95,17 +104,7 @@ def test_simulate_writes_the_lifted_training_rows_and_the_val_rows_as_they_were(
 def test_the_command_writes_its_report(tiny_grounding, tmp_path, monkeypatch):
     import json
 
-    from ws3dvg.grounding.student import full_supervision_targets
-    from ws3dvg.grounding.teacher import write_knowledge
-
-    know = {}
-    for split in ("train", "val"):
-        target = full_supervision_targets(tiny_grounding, split)
-        n = len(target)
-        know[split] = {"candidates": np.stack([target, np.where(target == 0, 1, 0)], 1),
-                       "recon_loss": np.tile([[2.0, 1.0]], (n, 1)), "valid": np.ones((n, 2), bool),
-                       "coarse": np.zeros((n, 2), np.float32), "pred_class": np.zeros(n, np.int64)}
-    write_knowledge(str(tmp_path / "k.h5"), know, {"topk": 2})
+    _always_wrong_knowledge(tiny_grounding, tmp_path / "k.h5")
     monkeypatch.setattr(simulated_teacher, "load_params", lambda: {"data": {"preprocessed": "unused"}})
     monkeypatch.setattr(simulated_teacher.artifacts, "grounding_paths", lambda *a: tiny_grounding)
     monkeypatch.setattr(sys, "argv", ["simulated_teacher.py", str(tmp_path / "k.h5"), str(tmp_path / "o.h5"),
