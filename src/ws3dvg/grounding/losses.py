@@ -257,20 +257,41 @@ def student_distillation(recipe: Recipe, posterior: bool = False, confidence: bo
     return loss
 
 
+def recon_phase(epoch: int, cfg: dict, recipe: Recipe = Recipe()) -> str:
+    """Which candidates the reconstruction term learns from in `epoch` (from 0): "all" of them for the first
+    `all_candidates_epochs` (the authors' schedule), then with `recon_single_first` "single" for
+    `single_candidate_epochs` (only the sentences with exactly one valid candidate, whose object is then known
+    without a label), then "best" (the best half; the authors' phase from the first epochs on)."""
+    first = cfg["all_candidates_epochs"]
+    if epoch < first:
+        return "all"
+    if recipe.recon_single_first and epoch < first + cfg.get("single_candidate_epochs", 0):
+        return "single"
+    return "best"
+
+
+def single_candidate_rows(recon: torch.Tensor, sent_mask: torch.Tensor) -> torch.Tensor:
+    """The sentences with exactly one valid candidate (recon finite at one slot). recon (B, S, K) -> (B, S)."""
+    return sent_mask & (torch.isfinite(recon.float()).sum(-1) == 1)
+
+
 def teacher_losses(out: dict, batch: dict, cfg: dict, epoch: int, recipe: Recipe = Recipe()) -> tuple[torch.Tensor, dict]:
     """-> (weighted total, {term: value}); the authors' total is 2 MIL + 2 language + reconstruction + distillation
-    (the last with the recipe's joint student only). The default recipe is the paper's."""
+    (the last with the recipe's joint student only). The default recipe is the paper's. `epoch` (from 0) sets the
+    reconstruction's phase (`recon_phase`); in the "single" phase its mean is over the sentences it keeps."""
     sm = batch["sent_mask"]
     terms = {"mil": mil_nce(out["sentence"], out["matched"], batch["prop_mask"], sm),
              "lang_cls": language_loss(out["class_logits"], batch["class18"], sm)}
     if cfg["use_reconstruction"]:
         words = (batch["mask"] == KEYWORD).sum(-1)                                 # hidden keywords per sentence
-        first_epochs = epoch < cfg["all_candidates_epochs"]
-        terms["recon"] = reconstruction_loss(out["recon"], sm, first_epochs, recipe.recon_valid_half,
+        phase = recon_phase(epoch, cfg, recipe)
+        rows = single_candidate_rows(out["recon"], sm) if phase == "single" else sm
+        terms["recon"] = reconstruction_loss(out["recon"], rows, phase == "all", recipe.recon_valid_half,
                                              words if recipe.recon_marginal else None)
-        if recipe.recon_contrast and not first_epochs:  # a choice to contrast with once the best half is kept
+        best = phase == "best"
+        if recipe.recon_contrast and best:  # a choice to contrast with once the best half is kept
             terms["recon_contrast"] = recon_contrast_loss(out["recon"], sm, words)
-        if recipe.recon_word_mil and not first_epochs:  # each hidden word from the candidate it fits best
+        if recipe.recon_word_mil and best:  # each hidden word from the candidate it fits best
             terms["recon_word"] = recon_word_mil_loss(out["recon_logits"], batch["ids"], batch["mask"], out["recon"], sm)
         if recipe.joint_student:  # the jointly trained student learns from this very step's ranking
             distill = student_distillation(recipe)

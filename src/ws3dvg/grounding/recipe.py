@@ -65,6 +65,11 @@ class Recipe:
       the valid candidate that explains that word best (weight `loss_weights.recon_word`, 1 if absent), so a word
       that decides among objects of one class (material, shape) learns from the candidate it fits, not from the
       candidate the rest of the sentence chose (the paper: every word from the sentence's best K // 2).
+    recon_single_first: after the first epochs, for `single_candidate_epochs` epochs the reconstruction term learns
+      only from the sentences with exactly one valid candidate, whose object weak supervision knows for sure, so
+      the decoder first reads an attribute word off the object that has it; then the best half of every sentence
+      (the paper: from the first epochs on, every sentence from its best K // 2, chosen by what the decoder reads
+      so far). Needs class_candidates: without it every sentence has K candidates.
     """
 
     box_colour: bool = False
@@ -85,11 +90,15 @@ class Recipe:
     recon_marginal: bool = False
     recon_contrast: bool = False
     recon_word_mil: bool = False
+    recon_single_first: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):
             raise ParamsError("teacher.departures.summary_only drops the detector's feature: it needs box_colour or "
                               "box_summary on to leave a feature")
+        if self.recon_single_first and not self.class_candidates:
+            raise ParamsError("teacher.departures.recon_single_first learns from the sentences with one valid "
+                              "candidate: it needs class_candidates on (without it every sentence has K)")
 
     @classmethod
     def from_params(cls, teacher: dict) -> "Recipe":

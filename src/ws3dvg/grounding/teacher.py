@@ -47,7 +47,7 @@ from ..text.masking import read_masked
 from ..text.vocab import Vocabulary
 from .data import GroundingSet, collate, grounding_set
 from .evaluation import accuracy_report, target_boxes
-from .losses import coarse_from_fine_loss, fine_choice, teacher_losses
+from .losses import coarse_from_fine_loss, fine_choice, recon_phase, teacher_losses
 from .recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -146,11 +146,11 @@ def train_teacher(cfg: dict, recipe: Recipe, paths: dict, device, seed: int, out
     runner = StepRunner(net, opt, mode)
     history = list(extra.get("history", []))  # a resumed run continues its record
 
-    def loss_fn(all_candidates: bool):
+    def loss_fn(epoch: int):
         def fn(batch):
             with autocast(device, cfg["amp"]):
                 out = net(batch, random_mask=cfg["random_mask"])
-            return teacher_losses(out, batch, cfg, 0 if all_candidates else cfg["all_candidates_epochs"], recipe)
+            return teacher_losses(out, batch, cfg, epoch, recipe)
         return fn
 
     # one loader for every epoch left (workers started once), shuffled by (seed, epoch) as a loader per epoch would be
@@ -158,8 +158,8 @@ def train_teacher(cfg: dict, recipe: Recipe, paths: dict, device, seed: int, out
                          loader_workers, device, drop_last=ctx.enabled, rank=ctx.rank, world=ctx.world)
     for epoch in range(start, cfg["epochs"]):
         model.train()
-        key = epoch < cfg["all_candidates_epochs"]
-        fn = loss_fn(key)
+        key = recon_phase(epoch, cfg, recipe)  # a captured step per phase: only the phase changes the loss
+        fn = loss_fn(epoch)
         sums: dict = {}
         t0 = time.perf_counter()
         for batch in loader.epoch(epoch, f"teacher epoch {epoch + 1}/{cfg['epochs']}" if ctx.is_main else None):
