@@ -48,7 +48,11 @@ for variant in "$@"; do
   m="variants/$name/models"
   python benchmarks/probe_models.py "$m/teacher/teacher.pt" "$m/student/student.pt" "$m/student_full/student.pt" \
     --objects data/synthetic/meta/synth_objects.csv --json "$out/$name-probe-models.json" > /dev/null 2>&1 || true
-  python benchmarks/keyword_readout.py "$m/teacher/teacher.pt" --json "$out/$name-readout.json" > /dev/null 2>&1 || true
+  # a variant that reuses another's teacher (teacher_from=) has that teacher's readout already
+  case $variant in
+    *teacher_from=*) ;;
+    *) python benchmarks/keyword_readout.py "$m/teacher/teacher.pt" --json "$out/$name-readout.json" > /dev/null 2>&1 || true ;;
+  esac
   # whether the teacher's confident fine picks are the right ones more often (benchmarks/teacher_confidence.py)
   python benchmarks/teacher_confidence.py "variants/$name/data/teacher/knowledge.h5" \
     --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-confidence.json" > /dev/null 2>&1 || true
