@@ -134,3 +134,50 @@ def test_bad_label_table(tmp_path):
     p.write_text("id\tname\n1\twall\n")
     with pytest.raises(DataError, match="lacks column"):
         LabelMap.read(p)
+
+
+def _dvc_yaml(tmp_path):
+    (tmp_path / "params.yaml").write_text("data: {}\n")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n"
+        "  preprocess:\n    cmd: python -m stages.preprocess\n    outs: [data/preprocessed/scannet.h5]\n"
+        "  synthesize:\n    cmd: python -m stages.synthesize\n    outs: [data/synthetic]\n")
+    return tmp_path / "dvc.yaml"
+
+
+def test_a_missing_input_names_the_file_and_the_stage_that_writes_it(tmp_path):
+    from ws3dvg.engine.config import missing_input
+
+    dvc_yaml = _dvc_yaml(tmp_path)
+    # open() names the file in `filename`; h5py only in its message
+    plain = FileNotFoundError(2, "No such file or directory", "data/preprocessed/scannet.h5")
+    h5 = FileNotFoundError(2, "Unable to synchronously open file (unable to open file: name = "
+                              "'data/synthetic/scans/scene0001_00/x.ply', errno = 2, flags = 0)")
+    assert missing_input(plain, dvc_yaml) == ("data/preprocessed/scannet.h5: not found; stage 'preprocess' writes "
+                                              "it (dvc repro preprocess, or python -m stages.preprocess first)")
+    assert missing_input(h5, dvc_yaml).startswith(  # a file inside a stage's output folder
+        "data/synthetic/scans/scene0001_00/x.ply: not found; stage 'synthesize' writes it")
+    # a file no stage writes (the user's own data), or no dvc.yaml to ask: the path alone
+    assert missing_input(FileNotFoundError(2, "gone", "/data/scannet/x.ply"), dvc_yaml) == "/data/scannet/x.ply: not found"
+    assert missing_input(plain, tmp_path / "absent.yaml") == "data/preprocessed/scannet.h5: not found"
+    assert missing_input(FileNotFoundError("no name at all")) == "no name at all"
+
+
+def test_a_stage_with_a_missing_input_prints_one_line_and_exits_1(tmp_path, monkeypatch, capsys):
+    from ws3dvg.engine.config import run_stage
+
+    monkeypatch.chdir(_dvc_yaml(tmp_path).parent)
+    monkeypatch.setattr("sys.argv", ["stages/mask_keywords.py"])
+
+    def main():
+        open("data/preprocessed/scannet.h5")
+
+    with pytest.raises(SystemExit) as stop:
+        run_stage(main)
+    assert stop.value.code == 1
+    assert capsys.readouterr().err.strip() == ("mask_keywords: error: data/preprocessed/scannet.h5: not found; stage "
+                                               "'preprocess' writes it (dvc repro preprocess, or python -m "
+                                               "stages.preprocess first)")
+    monkeypatch.setenv("WS3DVG_TRACEBACK", "1")  # the traceback on request
+    with pytest.raises(FileNotFoundError):
+        run_stage(main)

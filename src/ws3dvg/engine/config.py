@@ -67,8 +67,32 @@ def run_stage(main) -> None:
 
     try:
         main()
-    except (DataError, ParamsError) as exc:
+    except (DataError, ParamsError, FileNotFoundError) as exc:
         if os.environ.get("WS3DVG_TRACEBACK"):
             raise
-        print(f"{Path(sys.argv[0]).stem}: error: {exc}", file=sys.stderr)
+        message = missing_input(exc) if isinstance(exc, FileNotFoundError) else str(exc)
+        print(f"{Path(sys.argv[0]).stem}: error: {message}", file=sys.stderr)
         sys.exit(1)
+
+
+def missing_input(exc: FileNotFoundError, dvc_yaml: str | Path = "dvc.yaml") -> str:
+    """One line for a file a stage could not open: its path, and which stage of dvc.yaml writes it (a stage run
+    directly, `python -m stages.NAME`, before the stages it needs)."""
+    import re
+
+    # open() sets `filename`; h5py only names the file in its message ("... name = 'data/x.h5', errno = 2 ...")
+    path = exc.filename or next(iter(re.findall(r"name = '([^']+)'", str(exc))), None)
+    if path is None:
+        return str(exc)
+    line = f"{path}: not found"
+    try:
+        from .workflow import load_stages
+
+        stages = load_stages(dvc_yaml)
+    except Exception:  # noqa: BLE001 - no readable dvc.yaml here: the path alone still says what is missing
+        return line
+    target = Path(path)
+    for name, stage in stages.items():
+        if any(target == Path(out) or Path(out) in target.parents for out in stage["outs"]):
+            return f"{line}; stage {name!r} writes it (dvc repro {name}, or python -m stages.{name} first)"
+    return line
