@@ -27,7 +27,7 @@ from ws3dvg.engine.training import autocast, make_optimizer, to_device  # noqa: 
 from ws3dvg.grounding.data import collate, grounding_set  # noqa: E402
 from ws3dvg.grounding.losses import teacher_losses  # noqa: E402
 from ws3dvg.grounding.recipe import Recipe  # noqa: E402
-from ws3dvg.grounding.teacher import build_teacher  # noqa: E402
+from ws3dvg.grounding.teacher import build_teacher, warm_up_language  # noqa: E402
 from ws3dvg.text.vocab import PADDING  # noqa: E402
 
 
@@ -51,6 +51,8 @@ def main() -> None:
     model = build_teacher(cfg, recipe, paths["language_dir"], ds.feature_dim, params["base"]["seed"]).to(device)
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg["lr"], cfg["weight_decay"], device,
                          "eager")
+    if recipe.language_warmup and cfg["language_warmup_epochs"]:  # as train_teacher: the class-restricted
+        warm_up_language(model.language, ds.lang, cfg, device, params["base"]["seed"])  # candidates need it
     model.train()
     timing = {"decoder_s": 0.0}
     events: list = []
