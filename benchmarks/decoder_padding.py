@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,9 +80,11 @@ def main() -> None:
 
     rows = {"decoded": 0, "useful": 0, "real_words": 0, "valid_rows": 0, "rows": 0}
     static_s = trimmed_s = 0.0
-    n = min(args.batches, len(ds) // cfg["batch_size"])
+    n = min(args.batches, len(ds) // cfg["batch_size"] - 2)
+    # items drawn across the split as the training loader shuffles them (the dataset lists them scene by scene)
+    order = np.random.default_rng(params["base"]["seed"]).permutation(len(ds))
     for i in range(n + 2):  # two warm-up batches first
-        items = [ds[j] for j in range(i * cfg["batch_size"], (i + 1) * cfg["batch_size"])]
+        items = [ds[int(j)] for j in order[i * cfg["batch_size"]:(i + 1) * cfg["batch_size"]]]
         full = to_device(collate(items, static), device)
         own = to_device(collate(items, {"sentences": static["sentences"]}), device)  # the batch's longest sentence
         events.clear()
