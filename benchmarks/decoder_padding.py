@@ -37,6 +37,16 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def padding_counts(valid: torch.Tensor, tokens: torch.Tensor, sent_mask: torch.Tensor) -> dict:
+    """What the decoder ran on and what of it counts. valid (B, S, K) bool: the candidates kept after decoding;
+    tokens (B, S, L): the masking codes (PADDING past a sentence's end); sent_mask (B, S): real sentences.
+    -> rows (B*S*K) and valid_rows; decoded (rows x L) and useful (a valid candidate's real word) positions."""
+    real = (tokens != PADDING) & sent_mask[..., None]
+    b, s, k = valid.shape
+    return {"rows": b * s * k, "valid_rows": int(valid.sum()), "decoded": b * s * k * tokens.shape[-1],
+            "useful": int((valid.sum(-1) * real.sum(-1)).sum()), "real_words": int(real.sum())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", type=int, default=20)
@@ -95,14 +105,8 @@ def main() -> None:
             timing["decoder_s"] += events[0].elapsed_time(events[1]) / 1000
         t_own, _ = step(own)
         static_s, trimmed_s = static_s + t_full, trimmed_s + t_own
-        valid = out["candidate_valid"]  # (B, S, K)
-        real = (full["mask"] != PADDING) & full["sent_mask"][..., None]  # (B, S, L)
-        b, s, k = valid.shape
-        rows["rows"] += b * s * k
-        rows["valid_rows"] += int(valid.sum())
-        rows["decoded"] += b * s * k * full["ids"].shape[-1]
-        rows["useful"] += int((valid.sum(-1) * real.sum(-1)).sum())
-        rows["real_words"] += int(real.sum())
+        for key, value in padding_counts(out["candidate_valid"], full["mask"], full["sent_mask"]).items():
+            rows[key] += value
     report = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "batches": n, "batch_size": cfg["batch_size"], "static_sizes": static, "topk": cfg["topk"],
