@@ -67,11 +67,14 @@ def main() -> None:
     model.train()
     timing = {"decoder_s": 0.0}
     events: list = []
-    if device.type == "cuda":  # the decoder's forward between two CUDA events
-        model.decoder.register_forward_pre_hook(lambda m, a: events.append(torch.cuda.Event(enable_timing=True)) or
-                                                events[-1].record())
-        model.decoder.register_forward_hook(lambda m, a, o: events.append(torch.cuda.Event(enable_timing=True)) or
-                                            events[-1].record())
+
+    def mark(*_) -> None:  # a CUDA event before and after the decoder's forward (hooks that change nothing)
+        events.append(torch.cuda.Event(enable_timing=True))
+        events[-1].record()
+
+    if device.type == "cuda":
+        model.decoder.register_forward_pre_hook(mark)
+        model.decoder.register_forward_hook(mark)
 
     def step(batch, timed_forward: bool = False) -> float:
         sync(device)
