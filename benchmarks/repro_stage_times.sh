@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # How long a newcomer's `dvc repro` takes, stage by stage: a fresh clone of this repository at COMMIT, every stage
 # from scratch under the AVX2 caps of README "Same params, same bytes", on the clone's own src/ (an editable install
-# of another checkout must not stand in for it). Prints the seconds each stage took, the total, `dvc status`, and
-# which outputs differ from the commit's dvc.lock (on another CPU model, the training stages' floats).
+# of another checkout must not stand in for it). Prints the seconds each stage took, the total, and which paths
+# of the commit's dvc.lock got another hash (on another CPU model, the training stages' floats; `dvc status` says
+# nothing here, since the repro rewrote the lock).
 #   bash benchmarks/repro_stage_times.sh [COMMIT]      (default HEAD; run it alone: the stages use every core)
 set -euo pipefail
 commit=${1:-HEAD}
@@ -26,7 +27,6 @@ for (t, name), (t_next, _) in zip(starts, starts[1:] + [(total, "")]):
     print(f"{name:20s} {t_next - t:5d} s")
 print(f"{'total':20s} {total:5d} s")
 EOF
-dvc status
 echo "outputs that differ from $commit's dvc.lock:"
 git diff --stat -- dvc.lock metrics | tail -1
 git diff dvc.lock | grep -B2 '^-  *md5' | grep -o 'path: .*' | sort -u || echo "  none"
