@@ -18,8 +18,8 @@
 # right (benchmarks/simulated_teacher.py): how closely a student follows a better teacher.
 # Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py),
 # OUT/NAME-facts.json, OUT/NAME-examples.json (three descriptions per deciding fact, with each model's pick),
-# OUT/NAME-probe-models.json, OUT/NAME-readout.json, OUT/NAME-confidence.json and, for a simulate_share variant,
-# OUT/NAME-simulated.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
+# OUT/NAME-probe-models.json (its log beside it), OUT/NAME-readout.json, OUT/NAME-confidence.json and, for a
+# simulate_share variant, OUT/NAME-simulated.json. Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail
 out=$1
 shift
@@ -45,9 +45,14 @@ for variant in "$@"; do
     --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-facts.json" \
     --examples 3 --examples-json "$out/$name-examples.json" || true
   # what the teacher's and the students' relation encoders keep of each object (benchmarks/probe_models.py)
+  # (the checkpoints this variant has: a variant with distill.reference_full=false has no fully supervised student)
   m="variants/$name/models"
-  python benchmarks/probe_models.py "$m/teacher/teacher.pt" "$m/student/student.pt" "$m/student_full/student.pt" \
-    --objects data/synthetic/meta/synth_objects.csv --json "$out/$name-probe-models.json" > /dev/null 2>&1 || true
+  ckpts=()
+  for c in "$m/teacher/teacher.pt" "$m/student/student.pt" "$m/student_full/student.pt"; do
+    if [ -f "$c" ]; then ckpts+=("$c"); fi
+  done
+  python benchmarks/probe_models.py "${ckpts[@]}" --objects data/synthetic/meta/synth_objects.csv \
+    --json "$out/$name-probe-models.json" > "$out/$name-probe-models.log" 2>&1 || true
   # a variant that reuses another's teacher (teacher_from=) has that teacher's readout already
   case $variant in
     *teacher_from=*) ;;
