@@ -17,16 +17,7 @@ python benchmarks/probe_features.py data/proposals --json probe_gt.json | tee -a
 python benchmarks/probe_features.py data/proposals_oracle --json probe_oracle.json | tail -8 | tee -a "$log"
 python benchmarks/profile_detector.py --steps 12 --out profile_detector.txt 2>&1 | head -40 | tee -a "$log"
 # the boxes alone stand in for the preprocessed scenes in grounding experiments (evaluation reads boxes only)
-python - <<'EOF'
-import h5py
-with h5py.File("data/preprocessed/scannet.h5", "r") as src, h5py.File("boxes.h5", "w") as dst:
-    for k, v in src.attrs.items():
-        dst.attrs[k] = v
-    for scene in sorted(src):
-        g = dst.create_group(scene)
-        for k in ("boxes", "box_class18"):
-            g.create_dataset(k, data=src[scene][k][()])
-EOF
+python benchmarks/run_cache.py boxes data/preprocessed/scannet.h5 boxes.h5
 tar czf "$out" data/proposals data/proposals_oracle data/language boxes.h5 metrics/detector.json metrics/enet.json \
   metrics/language.json probe_gt.json probe_oracle.json profile_detector.txt "$log"
 ls -la "$out"

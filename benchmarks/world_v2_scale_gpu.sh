@@ -11,6 +11,8 @@
 # its confidence (benchmarks/teacher_confidence.py). ORACLE_FOR=NAME also trains variant NAME's teacher
 # on the true targets and reads it out (benchmarks/oracle_decoder.py).
 #   [UPSTREAM_SETS='--set detector.model=objects ...'] [ORACLE_FOR=NAME] bash benchmarks/world_v2_scale_gpu.sh OUT 'name: key=value; ...' ['name2: ...' ...]
+# UPSTREAM_CACHE=DIR starts from what an earlier run packed (benchmarks/run_cache.py): its upstream, and its
+# trained variants for teacher_from=.
 # A variant `teacher_from=NAME` reuses variant NAME's teacher (run_variants.py): list it after NAME, with NAME's
 # teacher settings repeated (each variant runs in its own call; run_variants.py checks them on the written params).
 # `teacher_from=A; knowledge_with=B` distils from the product of A's and B's teachers (benchmarks/combine_knowledge.py).
@@ -24,6 +26,12 @@ set -euo pipefail
 out=$1
 shift
 mkdir -p "$out"
+# UPSTREAM_CACHE=DIR: the upstream, and the variants trained beside it, as an earlier run packed them
+# (benchmarks/run_cache.py pack): the same proposals without rebuilding them, and its teachers for teacher_from=
+if [ -n "${UPSTREAM_CACHE:-}" ] && [ ! -f .upstream_done ]; then
+  python benchmarks/run_cache.py unpack "$UPSTREAM_CACHE"
+  mkdir -p "$out/upstream" && cp params.yaml "$out/upstream/params.yaml"
+fi
 if [ ! -f .upstream_done ]; then
   STAGES='synthesize preprocess mask_keywords train_detector cache_detector' bash benchmarks/scale_gpu.sh "$out/upstream" \
     --set synth.world=2 --set synth.word_vectors.rooms=3000 \
@@ -51,8 +59,10 @@ for variant in "$@"; do
   for c in "$m/teacher/teacher.pt" "$m/student/student.pt" "$m/student_full/student.pt"; do
     if [ -f "$c" ]; then ckpts+=("$c"); fi
   done
-  python benchmarks/probe_models.py "${ckpts[@]}" --objects data/synthetic/meta/synth_objects.csv \
-    --json "$out/$name-probe-models.json" > "$out/$name-probe-models.log" 2>&1 || true
+  if [ -f data/preprocessed/scannet.h5 ]; then  # not over an unpacked cache: it reads the scenes' points
+    python benchmarks/probe_models.py "${ckpts[@]}" --objects data/synthetic/meta/synth_objects.csv \
+      --json "$out/$name-probe-models.json" > "$out/$name-probe-models.log" 2>&1 || true
+  fi
   # a variant that reuses another's teacher (teacher_from=) has that teacher's readout already
   case $variant in
     *teacher_from=*) ;;
