@@ -36,6 +36,7 @@ UPSTREAM = ["params.yaml", "boxes.h5", "data/language", "data/proposals", "data/
             "data/synthetic/meta/synth_descriptions.csv", "data/synthetic/meta/synth_objects.csv"]
 REQUIRED = ["params.yaml", "boxes.h5", "data/language", "data/proposals"]
 VARIANT = ["params.yaml", "models/teacher", "data/teacher"]
+RESUME = {"last.pt"}  # a stage's resume checkpoint (weights and optimiser state): no later stage reads it
 MANIFEST = "cache.json"
 PIECE = "cache.tar.xz.{:02d}"
 
@@ -66,7 +67,8 @@ def members(root: Path, variants: list[str]) -> list[tuple[Path, str]]:
     for rel in UPSTREAM + [f"variants/{v}/{p}" for v in variants for p in VARIANT]:
         path = root / rel
         if path.is_dir():
-            out += [(f, str(Path(rel) / f.relative_to(path))) for f in sorted(path.rglob("*")) if f.is_file()]
+            out += [(f, str(Path(rel) / f.relative_to(path))) for f in sorted(path.rglob("*"))
+                    if f.is_file() and f.name not in RESUME]
         elif path.is_file():
             out.append((path, rel))
     return out
@@ -156,7 +158,8 @@ def main() -> None:
         print(json.dumps(pack(Path("."), args.out, args.variants, args.piece_mib)))
     elif args.verb == "unpack":
         m = unpack(args.src, Path("."))
-        print(f"unpacked {m['files']} files from {len(m['pieces'])} pieces; variants: {', '.join(m['variants']) or '-'}")
+        variants = ", ".join(m["variants"]) or "-"
+        print(f"unpacked {m['files']} files from {len(m['pieces'])} pieces; variants: {variants}")
     else:
         write_boxes(args.preprocessed, args.out)
 

@@ -30,7 +30,8 @@ def make_tree(root: Path) -> None:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(rng.bytes(n))  # random bytes: xz cannot shrink them, so there are several pieces
     own = root / "variants" / "own"
-    for rel, n in [("models/teacher/teacher.pt", 700), ("data/teacher/knowledge.h5", 900)]:
+    for rel, n in [("models/teacher/teacher.pt", 700), ("models/teacher/last.pt", 800),
+                   ("data/teacher/knowledge.h5", 900)]:
         (own / rel).parent.mkdir(parents=True, exist_ok=True)
         (own / rel).write_bytes(rng.bytes(n))
     (own / "params.yaml").write_text(yaml.safe_dump({"data": {"preprocessed": "/gone/scannet.h5"}, "teacher": {}}))
@@ -57,8 +58,10 @@ def test_pack_and_unpack_restore_the_files_in_pieces(tmp_path):
                 "variants/own/models/teacher/teacher.pt", "variants/own/data/teacher/knowledge.h5",
                 "variants/q/models/teacher/teacher.pt", "variants/q/data/teacher/knowledge.h5"]:
         assert (fresh / rel).read_bytes() == (src / rel).read_bytes(), rel
-    # what the grounding stages do not read stays behind: the scenes' points and the rest of the world's files
+    # what the grounding stages do not read stays behind: the scenes' points, the rest of the world's files, and
+    # the teacher's resume checkpoint
     assert not (fresh / "data" / "preprocessed").exists() and not (fresh / "data" / "synthetic" / "scans").exists()
+    assert not (fresh / "variants" / "own" / "models" / "teacher" / "last.pt").exists()
     with h5py.File(fresh / "boxes.h5", "r") as h5:
         assert sorted(h5) == ["scene0000_00", "scene0001_00"] and h5.attrs["version"] == 3
         assert h5["scene0001_00/boxes"].shape == (3, 8) and "points" not in h5["scene0001_00"]
