@@ -76,7 +76,7 @@ def main() -> None:
         model.decoder.register_forward_pre_hook(mark)
         model.decoder.register_forward_hook(mark)
 
-    def step(batch, timed_forward: bool = False) -> float:
+    def step(batch, timed_forward: bool = False) -> tuple[float, dict]:
         sync(device)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)

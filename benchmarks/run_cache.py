@@ -32,6 +32,10 @@ from pathlib import Path
 import h5py
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from ws3dvg.engine.atomic import atomic_file, write_json  # noqa: E402
+
 UPSTREAM = ["params.yaml", "boxes.h5", "data/language", "data/proposals", "data/synthetic/glove/word_vectors.txt",
             "data/synthetic/meta/synth_descriptions.csv", "data/synthetic/meta/synth_objects.csv"]
 REQUIRED = ["params.yaml", "boxes.h5", "data/language", "data/proposals"]
@@ -43,15 +47,13 @@ PIECE = "cache.tar.xz.{:02d}"
 
 def write_boxes(preprocessed: Path, out: Path) -> None:
     """The boxes alone of a preprocessed scenes file (what evaluation and the targets read), same layout."""
-    tmp = out.with_name(out.name + ".tmp")
-    with h5py.File(preprocessed, "r") as src, h5py.File(tmp, "w") as dst:
+    with atomic_file(out) as tmp, h5py.File(preprocessed, "r") as src, h5py.File(tmp, "w") as dst:
         for k, v in src.attrs.items():
             dst.attrs[k] = v
         for scene in sorted(src):
             g = dst.create_group(scene)
             for k in ("boxes", "box_class18"):
                 g.create_dataset(k, data=src[scene][k][()])
-    tmp.replace(out)
 
 
 def members(root: Path, variants: list[str]) -> list[tuple[Path, str]]:
@@ -99,11 +101,12 @@ def pack(root: Path, out: Path, variants: list[str], piece_mib: float) -> dict:
     pieces = []
     for i in range(0, max(len(blob), 1), size):
         name = PIECE.format(len(pieces))
-        (out / name).write_bytes(blob[i:i + size])
+        with atomic_file(out / name) as tmp:
+            tmp.write_bytes(blob[i:i + size])
         pieces.append({"name": name, "bytes": len(blob[i:i + size]), "sha256": sha256(blob[i:i + size])})
     manifest = {"pieces": pieces, "variants": variants, "files": len(files), "tar_bytes": raw.tell(),
                 "xz_bytes": len(blob)}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    write_json(out / MANIFEST, manifest, indent=1)  # last: a pack cut short has no manifest to unpack by
     return manifest
 
 
