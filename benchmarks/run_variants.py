@@ -14,7 +14,9 @@ and evaluate, for variants that change nothing before the students. `knowledge_w
 distils from the product of the two teachers' cached knowledge (benchmarks/combine_knowledge.py), so THIRD must
 have run already, in an earlier call. `simulate_share=Q` (beside teacher_from) distils from OTHER's knowledge with
 a share Q of its teacher's wrong training rows set right (benchmarks/simulated_teacher.py): how closely the
-student follows a better teacher. Writes one JSON: per variant its settings, stage wall times, teacher metrics
+student follows a better teacher. `cross_fit=F` (beside teacher_from) distils from the product of OTHER's teacher and
+F held-out students trained with this variant's distill settings (benchmarks/cross_fit.py, self-training that
+never scores a row with a student that learnt its label). Writes one JSON: per variant its settings, stage wall times, teacher metrics
 and the eval table.
 """
 
@@ -103,9 +105,12 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
     if (data / "data" / "synthetic").exists():  # a pipeline root: the world's word vectors live there
         links.append(("synthetic", data / "data" / "synthetic"))
     source, other = sets.pop("teacher_from", None), sets.pop("knowledge_with", None)
-    share = sets.pop("simulate_share", None)
-    if other is not None and share is not None:
-        raise SystemExit(f"variant {name}: knowledge_with and simulate_share each write the knowledge; give one")
+    share, folds = sets.pop("simulate_share", None), sets.pop("cross_fit", None)
+    writers = [k for k, v in (("knowledge_with", other), ("simulate_share", share), ("cross_fit", folds)) if v is not None]
+    if len(writers) > 1:
+        raise SystemExit(f"variant {name}: {' and '.join(writers)} each write the knowledge; give one")
+    if folds is not None and source is None:
+        raise SystemExit(f"variant {name}: cross_fit={folds} needs teacher_from (whose knowledge it starts from)")
     if other is not None:  # the product of two teachers' knowledge, in a folder of the variant's own
         if source is None:
             raise SystemExit(f"variant {name}: knowledge_with={other} needs teacher_from (whose weights the students "
@@ -130,6 +135,8 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
     for k, v in sets.items():
         args += ["--set", f"{k}={v}"]
     (root / "params.yaml").write_text(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+    if folds is not None:  # after params.yaml: the held-out students train with this variant's distill settings
+        self_train_knowledge(work / source, folds, root)
     return root
 
 
@@ -153,6 +160,22 @@ def simulate_knowledge(source: Path, share: str, out_dir: Path) -> None:
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "simulated_teacher.py"), str(know.resolve()),
                     str((out_dir / "knowledge.h5").resolve()), "--share", share,
                     "--json", str((out_dir / "simulated.json").resolve())], check=True, cwd=source)
+
+
+def self_train_knowledge(source: Path, folds: str, root: Path) -> None:
+    """root/data/teacher/knowledge.h5: the product of the source's teacher and held-out students
+    (benchmarks/cross_fit.py, run in the variant's folder), the students and the report beside it."""
+    know = source / "data" / "teacher" / "knowledge.h5"
+    if not know.exists():
+        raise SystemExit(f"cross_fit: {know} not written yet; run {source.name} first")
+    out_dir = root / "data" / "teacher"
+    if (out_dir / "knowledge.h5").exists():  # written by an earlier call of this variant
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+               TQDM_DISABLE="1")
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "cross_fit.py"), str(know.resolve()),
+                    str(out_dir.resolve()), "--folds", folds], check=True, cwd=root, env=env)
 
 
 def run_variant(root: Path, env: dict) -> subprocess.Popen:

@@ -57,3 +57,14 @@ def test_differences_name_nested_keys():
     a = {"departures": {"x": True, "y": False}, "epochs": 20, "only_a": 1}
     b = {"departures": {"x": True, "y": True}, "epochs": 20}
     assert run_variants.differences(a, b, "teacher") == ["teacher.departures.y", "teacher.only_a"]
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("b: teacher_from=a; knowledge_with=c; cross_fit=2", "knowledge_with and cross_fit each write the knowledge"),
+    ("b: teacher_from=a; simulate_share=0.5; cross_fit=2", "simulate_share and cross_fit each write the knowledge"),
+    ("b: cross_fit=2", "cross_fit=2 needs teacher_from"),
+])
+def test_knowledge_writers_are_one_at_a_time_and_need_a_teacher(tmp_path, spec, says):
+    name, sets = run_variants.parse(spec)
+    with pytest.raises(SystemExit, match=says):
+        run_variants.prepare(name, sets, tmp_path, tmp_path / "variants", [])

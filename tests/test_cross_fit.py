@@ -1,0 +1,113 @@
+"""benchmarks/cross_fit.py: folds by scene, held-out rows left out of the loss, the product checked by hand, and a
+tiny end-to-end run whose knowledge distill reads."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import copy_clone
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("cross_fit", ROOT / "benchmarks" / "cross_fit.py")
+cross_fit = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cross_fit)
+INF = np.inf
+
+
+def test_folds_split_by_scene_and_follow_the_seed():
+    scenes = np.array(["s2", "s0", "s1", "s0", "s3", "s2", "s1"])
+    fold = cross_fit.scene_folds(scenes, 2, seed=0)
+    for s in set(scenes):  # every row of a scene in one fold
+        assert len(set(fold[scenes == s])) == 1
+    assert sorted(np.bincount([fold[scenes == s][0] for s in sorted(set(scenes))])) == [2, 2]  # dealt out in turn
+    np.testing.assert_array_equal(fold, cross_fit.scene_folds(scenes[::-1], 2, seed=0)[::-1])  # by scene, not row
+    with pytest.raises(SystemExit, match="cannot make 5 folds"):
+        cross_fit.scene_folds(scenes, 5, seed=0)
+    with pytest.raises(SystemExit, match="at least 2"):
+        cross_fit.scene_folds(scenes, 1, seed=0)
+
+
+def test_rows_left_out_do_not_reach_the_distillation_loss():
+    from ws3dvg.grounding.losses import student_distillation
+    from ws3dvg.grounding.recipe import Recipe
+
+    know = {"valid": np.array([[1, 1, 0], [1, 1, 1]], bool)}
+    drop = cross_fit.without_rows(know, np.array([False, True]))["valid"]
+    assert drop.tolist() == [[True, True, False], [False, False, False]]
+    loss = student_distillation(Recipe.from_dict({"hard_distillation": True}), posterior=True, posterior_weight=0.5)
+    cand = torch.tensor([[[0, 1, 2], [1, 2, 3]]])
+    recon = torch.tensor([[[1.0, 2.0, INF], [0.5, 1.0, 2.0]]])
+    valid, sm, words = torch.from_numpy(drop)[None], torch.ones(1, 2, dtype=torch.bool), torch.tensor([[2, 3]])
+    scores = torch.randn(1, 2, 5)
+    other = scores.clone()
+    other[0, 1] = torch.randn(5) * 10  # what the student says of the dropped row changes nothing
+    first = loss(scores, cand, recon, valid, sm, words=words)
+    assert torch.allclose(first, loss(other, cand, recon, valid, sm, words=words))
+    alone = loss(scores[:, :1], cand[:, :1], recon[:, :1], valid[:, :1], sm[:, :1], words=words[:, :1])
+    assert torch.allclose(first, alone)
+
+
+def test_candidate_log_posterior_is_over_the_valid_candidates_only():
+    scores = torch.tensor([[0.0, 1.0, 2.0, 9.0]])
+    cand = torch.tensor([[2, 0, 3]])
+    valid = torch.tensor([[True, True, False]])
+    out = cross_fit.candidate_log_posterior(scores, cand, valid)
+    z = np.log(np.exp(2.0) + np.exp(0.0))
+    np.testing.assert_allclose(out[0, :2].numpy(), [2.0 - z, 0.0 - z], rtol=1e-6)
+    assert out[0, 2] == -INF
+    none = cross_fit.candidate_log_posterior(scores, cand, torch.zeros(1, 3, dtype=torch.bool))
+    assert torch.isneginf(none).all()
+
+
+def test_the_product_by_hand():
+    know = {"candidates": np.array([[3, 5, 7], [1, 2, 0], [4, 6, 8]]),
+            "recon_loss": np.array([[1.0, 1.2, INF], [0.2, 0.4, INF], [3.0, 1.0, 2.0]], np.float32),
+            "valid": np.array([[1, 1, 0], [1, 1, 0], [1, 1, 1]], bool)}
+    log_q = np.array([[np.log(0.1), np.log(0.9), -INF], [-INF, -INF, -INF],
+                      [np.log(0.5), np.log(0.25), np.log(0.25)]], np.float32)
+    words = np.array([2, 1, 0])
+    out = cross_fit.product(know, log_q, words, 1.0)["recon_loss"]
+    # row 0, n = 2: 1.0 - ln(0.1) / 2 = 2.151, 1.2 - ln(0.9) / 2 = 1.253: the student turns the teacher's pick
+    np.testing.assert_allclose(out[0, :2], [1.0 + np.log(10) / 2, 1.2 - np.log(0.9) / 2], rtol=1e-6)
+    assert out[0, 2] == INF
+    np.testing.assert_array_equal(out[1], know["recon_loss"][1])  # no student scored it: the teacher's
+    np.testing.assert_allclose(out[2], [3.0 + np.log(2), 1.0 + np.log(4), 2.0 + np.log(4)], rtol=1e-6)  # n = 1
+    same = cross_fit.product(know, log_q, words, 0.0)["recon_loss"]
+    np.testing.assert_array_equal(same, know["recon_loss"])  # weight 0: the teacher alone
+    # the posterior is the product of the teacher's and the student's: softmax(-n r') = p q / sum(p q)
+    p = np.exp(-2 * know["recon_loss"][0, :2]) / np.exp(-2 * know["recon_loss"][0, :2]).sum()
+    post = np.exp(-2 * out[0, :2]) / np.exp(-2 * out[0, :2]).sum()
+    np.testing.assert_allclose(post, p * [0.1, 0.9] / (p * [0.1, 0.9]).sum(), rtol=1e-5)
+
+
+def test_cross_fit_end_to_end_writes_knowledge_distill_reads(tmp_path, reproduced_everything):
+    from ws3dvg.grounding.teacher import read_knowledge
+
+    clone = copy_clone(reproduced_everything, tmp_path / "repo")
+    out = clone / "xfit"
+    env = {"PYTHONPATH": str(ROOT / "src"), "TQDM_DISABLE": "1", "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cross_fit.py"), "data/teacher/knowledge.h5",
+                          str(out), "--folds", "2"], cwd=clone, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    import json
+
+    report = json.loads((out / "cross_fit.json").read_text())
+    assert len(report["per_fold"]) == 2 and set(report["train_rows"]) == {"teacher", "held_out_student", "product"}
+    source = {s: read_knowledge(str(clone / "data" / "teacher" / "knowledge.h5"), s) for s in ("train", "val")}
+    new = {s: read_knowledge(str(out / "knowledge.h5"), s) for s in ("train", "val")}
+    for k in source["val"]:
+        np.testing.assert_array_equal(new["val"][k], source["val"][k])  # val as the teacher wrote it
+    for k in ("candidates", "valid", "coarse", "pred_class"):
+        np.testing.assert_array_equal(new["train"][k], source["train"][k])
+    several = source["train"]["valid"].sum(1) >= 2
+    assert not np.array_equal(new["train"]["recon_loss"][several], source["train"]["recon_loss"][several])
+    (clone / "data" / "teacher" / "knowledge.h5").unlink()
+    (out / "knowledge.h5").rename(clone / "data" / "teacher" / "knowledge.h5")
+    res = subprocess.run([sys.executable, "-m", "stages.distill"], cwd=clone, capture_output=True, text=True,
+                         env=dict(env, PYTHONPATH=f"{clone}:{ROOT / 'src'}"))
+    assert res.returncode == 0, res.stdout + res.stderr
