@@ -120,7 +120,8 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
         if source is None:
             raise SystemExit(f"variant {name}: simulate_share={share} needs teacher_from (whose knowledge it lifts)")
         simulate_knowledge(work / source, share, root / "data" / "teacher")
-    elif source is not None:  # the teacher stage's outputs of an earlier variant (there once it has run)
+    elif source is not None and folds is None:  # the teacher stage's outputs of an earlier variant (there once it
+        # has run); cross_fit writes its own knowledge after params.yaml, into a folder of the variant's own
         links += [("teacher", work.resolve() / source / "data" / "teacher")]
     if source is not None:
         (root / "models").mkdir(exist_ok=True)

@@ -68,3 +68,20 @@ def test_knowledge_writers_are_one_at_a_time_and_need_a_teacher(tmp_path, spec, 
     name, sets = run_variants.parse(spec)
     with pytest.raises(SystemExit, match=says):
         run_variants.prepare(name, sets, tmp_path, tmp_path / "variants", [])
+
+
+def test_a_cross_fit_variant_writes_its_own_knowledge_not_its_sources(tmp_path, monkeypatch):
+    """cross_fit must not link the source's data/teacher: its knowledge would be taken as the variant's own (and
+    the product written over the source's)."""
+    work = tmp_path / "variants"
+    (work / "own" / "data" / "teacher").mkdir(parents=True)
+    (work / "own" / "data" / "teacher" / "knowledge.h5").write_bytes(b"")
+    (work / "own" / "models" / "teacher").mkdir(parents=True)
+    calls = []
+    monkeypatch.setattr(run_variants, "self_train_knowledge", lambda *a: calls.append(a))
+    name, sets = run_variants.parse("xf: teacher_from=own; cross_fit=2; distill.epochs=3")
+    root = run_variants.prepare(name, sets, tmp_path, work, [])
+    assert calls == [(work / "own", "2", root)]
+    assert not (root / "data" / "teacher").exists() or not (root / "data" / "teacher").is_symlink()
+    assert (root / "models" / "teacher").is_symlink()  # the source's weights, as for any teacher_from
+    assert "epochs: 3" in (root / "params.yaml").read_text()
