@@ -106,6 +106,11 @@ def test_cross_fit_end_to_end_writes_knowledge_distill_reads(tmp_path, reproduce
         np.testing.assert_array_equal(new["train"][k], source["train"][k])
     several = source["train"]["valid"].sum(1) >= 2
     assert not np.array_equal(new["train"]["recon_loss"][several], source["train"]["recon_loss"][several])
+    again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cross_fit.py"), "data/teacher/knowledge.h5",
+                            str(clone / "xfit2"), "--folds", "2"], cwd=clone, capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    np.testing.assert_array_equal(read_knowledge(str(clone / "xfit2" / "knowledge.h5"), "train")["recon_loss"],
+                                  new["train"]["recon_loss"])  # same params and seed, same knowledge (on the CPU)
     (clone / "data" / "teacher" / "knowledge.h5").unlink()
     (out / "knowledge.h5").rename(clone / "data" / "teacher" / "knowledge.h5")
     res = subprocess.run([sys.executable, "-m", "stages.distill"], cwd=clone, capture_output=True, text=True,
