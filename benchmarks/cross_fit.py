@@ -125,7 +125,8 @@ def cross_fit(source: str, out_dir: Path, folds: int, weight: float, params: dic
     train = read_knowledge(source, "train")
     lang = read_masked(paths["masked"], "train")
     if len(lang["scene_id"]) != len(train["valid"]):
-        raise SystemExit(f"{source}: {len(train['valid'])} training rows, {paths['masked']} has {len(lang['scene_id'])}")
+        raise SystemExit(f"{source}: {len(train['valid'])} training rows, {paths['masked']} has "
+                         f"{len(lang['scene_id'])}")
     fold = scene_folds(lang["scene_id"], folds, base["seed"])
     words = (lang["mask"] == KEYWORD).sum(-1)
     dataset = grounding_set(paths, "train", cfg, Recipe.from_dict(cfg["recipe"]))

@@ -14,10 +14,10 @@ and evaluate, for variants that change nothing before the students. `knowledge_w
 distils from the product of the two teachers' cached knowledge (benchmarks/combine_knowledge.py), so THIRD must
 have run already, in an earlier call. `simulate_share=Q` (beside teacher_from) distils from OTHER's knowledge with
 a share Q of its teacher's wrong training rows set right (benchmarks/simulated_teacher.py): how closely the
-student follows a better teacher. `cross_fit=F` (beside teacher_from) distils from the product of OTHER's teacher and
-F held-out students trained with this variant's distill settings (benchmarks/cross_fit.py, self-training that
-never scores a row with a student that learnt its label). Writes one JSON: per variant its settings, stage wall times, teacher metrics
-and the eval table.
+student follows a better teacher. `cross_fit=F` (beside teacher_from) distils from the product of OTHER's teacher
+and F held-out students trained with this variant's distill settings (benchmarks/cross_fit.py: self-training that
+never scores a row with a student that learnt its label). Writes one JSON: per variant its settings, stage wall
+times, teacher metrics and the eval table.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
         links.append(("synthetic", data / "data" / "synthetic"))
     source, other = sets.pop("teacher_from", None), sets.pop("knowledge_with", None)
     share, folds = sets.pop("simulate_share", None), sets.pop("cross_fit", None)
-    writers = [k for k, v in (("knowledge_with", other), ("simulate_share", share), ("cross_fit", folds)) if v is not None]
+    writers = [k for k, v in (("knowledge_with", other), ("simulate_share", share), ("cross_fit", folds))
+               if v is not None]
     if len(writers) > 1:
         raise SystemExit(f"variant {name}: {' and '.join(writers)} each write the knowledge; give one")
     if folds is not None and source is None:
@@ -169,9 +170,7 @@ def self_train_knowledge(source: Path, folds: str, root: Path) -> None:
     know = source / "data" / "teacher" / "knowledge.h5"
     if not know.exists():
         raise SystemExit(f"cross_fit: {know} not written yet; run {source.name} first")
-    out_dir = root / "data" / "teacher"
-    if (out_dir / "knowledge.h5").exists():  # written by an earlier call of this variant
-        return
+    out_dir = root / "data" / "teacher"  # rewritten on a rerun: its held-out students resume from their checkpoints
     out_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
                TQDM_DISABLE="1")

@@ -18,11 +18,13 @@
 # `teacher_from=A; knowledge_with=B` distils from the product of A's and B's teachers (benchmarks/combine_knowledge.py).
 # `teacher_from=A; simulate_share=Q` distils from A's knowledge with a share Q of its teacher's wrong training rows set
 # right (benchmarks/simulated_teacher.py): how closely a student follows a better teacher.
-# `teacher_from=A; cross_fit=F` distils from the product of A's teacher and F held-out students (benchmarks/cross_fit.py).
+# `teacher_from=A; cross_fit=F` distils from the product of A's teacher and F held-out students
+# (benchmarks/cross_fit.py).
 # Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py),
 # OUT/NAME-facts.json, OUT/NAME-examples.json (three descriptions per deciding fact, with each model's pick),
 # OUT/NAME-probe-models.json (its log beside it), OUT/NAME-readout.json, OUT/NAME-confidence.json and, for a
-# simulate_share variant, OUT/NAME-simulated.json (for a cross_fit variant, OUT/NAME-cross-fit.json). Run it from a copy of the tree: scale_gpu.sh rewrites params.yaml.
+# simulate_share variant, OUT/NAME-simulated.json (for a cross_fit variant, OUT/NAME-cross-fit.json). Run it from a
+# copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail
 out=$1
 shift
@@ -50,7 +52,9 @@ for variant in "$@"; do
   # a simulated teacher (simulate_share): how many training rows it set right
   if [ -f "variants/$name/data/teacher/simulated.json" ]; then cp "variants/$name/data/teacher/simulated.json" "$out/$name-simulated.json"; fi
   # a self-trained one (cross_fit): how often the teacher, the held-out students and their product are right
-  if [ -f "variants/$name/data/teacher/cross_fit.json" ]; then cp "variants/$name/data/teacher/cross_fit.json" "$out/$name-cross-fit.json"; fi
+  if [ -f "variants/$name/data/teacher/cross_fit.json" ]; then
+    cp "variants/$name/data/teacher/cross_fit.json" "$out/$name-cross-fit.json"
+  fi
   # per fact, and the student's accuracy where its teacher's fine stage is right and where it is wrong
   python benchmarks/accuracy_by_fact.py "variants/$name/data/eval/predictions.json" --given teacher_fine \
     --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-facts.json" \
