@@ -12,6 +12,8 @@ import torch
 from ws3dvg.engine import artifacts, distributed
 from ws3dvg.engine.config import load_params, resolve_device, run_stage, setup_logging
 from ws3dvg.engine.training import load_weights, save_weights
+from ws3dvg.engine.errors import ParamsError
+from ws3dvg.grounding.self_training import self_train
 from ws3dvg.grounding.student import student_config, train_student
 
 
@@ -29,12 +31,19 @@ def main() -> None:
     runs = [(cfg["supervision"], artifacts.STUDENT, artifacts.curves("distill"))]
     if cfg["reference_full"] and cfg["supervision"] != "full":
         runs.append(("full", artifacts.STUDENT_FULL, artifacts.curves("distill") + "_full"))
+    seed, runtime = params["base"]["seed"], params["runtime"]
     for supervision, out_dir, live in runs:
         run_cfg = student_config(cfg, supervision, teacher["config"])
-        torch.manual_seed(params["base"]["seed"])
-        model = train_student(run_cfg, paths, device, params["base"]["seed"], out_dir, live, teacher["model"],
-                              params["runtime"]["loader_workers"], params["runtime"]["step"], teacher.get("history"),
-                              params["runtime"]["checkpoint_every_s"])
+        knowledge = paths["knowledge"]
+        if supervision == "weak" and run_cfg.get("self_training_rounds"):  # off in the paper's recipe and joint head
+            if ctx.enabled:
+                raise ParamsError("params.yaml: distill.self_training_rounds runs on one process; set it to 0 under "
+                                  "torchrun")
+            knowledge = self_train(run_cfg, paths, Path(out_dir) / "self_training", device, seed, teacher, runtime)
+        torch.manual_seed(seed)
+        model = train_student(run_cfg, {**paths, "knowledge": knowledge}, device, seed, out_dir, live,
+                              teacher["model"], runtime["loader_workers"], runtime["step"], teacher.get("history"),
+                              runtime["checkpoint_every_s"])
         if ctx.is_main:
             save_weights(artifacts.student_weights(out_dir), model, run_cfg)
             log.info("%s student written to %s", supervision, out_dir)

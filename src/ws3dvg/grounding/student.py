@@ -76,7 +76,7 @@ def full_supervision_targets(paths: dict, split: str) -> np.ndarray:
 
 # distill's switches that depart from the authors' student; the paper's recipe (`teacher.variant: paper`) and the
 # teacher's jointly trained head (the authors' weak student, trained without them) leave them off
-STUDENT_DEPARTURES = ("class_prior", "posterior_targets", "confidence_weighted")
+STUDENT_DEPARTURES = ("class_prior", "posterior_targets", "confidence_weighted", "self_training_rounds")
 
 
 def student_config(distill_cfg: dict, supervision: str, teacher_config: dict) -> dict:

@@ -1,7 +1,8 @@
-"""benchmarks/cross_fit.py: folds by scene, held-out rows left out of the loss, the product checked by hand, and a
-tiny end-to-end run whose knowledge distill reads."""
+"""Cross-fitted self-training (ws3dvg.grounding.self_training, distill.self_training_rounds): folds by scene,
+held-out rows left out of the loss, the product checked by hand, off in the paper's recipe, and tiny end-to-end runs:
+the distill stage with one round, and benchmarks/cross_fit.py with its report."""
 
-import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+import yaml
 from conftest import copy_clone
 
+from ws3dvg.engine.errors import ParamsError
+from ws3dvg.grounding import self_training as cross_fit
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("cross_fit", ROOT / "benchmarks" / "cross_fit.py")
-cross_fit = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cross_fit)
 INF = np.inf
 
 
@@ -26,9 +28,9 @@ def test_folds_split_by_scene_and_follow_the_seed():
         assert len(set(fold[scenes == s])) == 1
     assert sorted(np.bincount([fold[scenes == s][0] for s in sorted(set(scenes))])) == [2, 2]  # dealt out in turn
     np.testing.assert_array_equal(fold, cross_fit.scene_folds(scenes[::-1], 2, seed=0)[::-1])  # by scene, not row
-    with pytest.raises(SystemExit, match="cannot make 5 folds"):
+    with pytest.raises(ParamsError, match="cannot make 5 folds"):
         cross_fit.scene_folds(scenes, 5, seed=0)
-    with pytest.raises(SystemExit, match="at least 2"):
+    with pytest.raises(ParamsError, match="at least 2"):
         cross_fit.scene_folds(scenes, 1, seed=0)
 
 
@@ -85,34 +87,62 @@ def test_the_product_by_hand():
     np.testing.assert_allclose(post, p * [0.1, 0.9] / (p * [0.1, 0.9]).sum(), rtol=1e-5)
 
 
-def test_cross_fit_end_to_end_writes_knowledge_distill_reads(tmp_path, reproduced_everything):
+def test_the_paper_recipe_and_the_joint_head_never_self_train():
+    from ws3dvg.grounding.recipe import Recipe
+    from ws3dvg.grounding.student import student_config
+
+    arch = {"hidden": 8, "embedding_dim": 4, "word_vectors": None, "use_multiview": False}
+    cfg = {"self_training_rounds": 2, "self_training_folds": 2}
+    paper = student_config(cfg, "weak", dict(arch, recipe=Recipe().to_dict()))
+    assert not paper["self_training_rounds"]
+    ours = student_config(cfg, "weak", dict(arch, recipe=Recipe(staged_distillation=True).to_dict()))
+    assert ours["self_training_rounds"] == 2
+
+
+ENV = {"PYTHONPATH": str(ROOT / "src"), "TQDM_DISABLE": "1", "PATH": "/usr/bin:/bin"}
+
+
+def test_distill_with_a_round_of_self_training_end_to_end(tmp_path, reproduced_everything):
+    from ws3dvg.grounding.teacher import read_knowledge
+
+    clone = copy_clone(reproduced_everything, tmp_path / "repo")
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["distill"].update(self_training_rounds=1, self_training_folds=2, reference_full=False)
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = dict(ENV, PYTHONPATH=f"{clone}:{ROOT / 'src'}")
+    res = subprocess.run([sys.executable, "-m", "stages.distill"], cwd=clone, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "self-training round 1/1" in res.stdout + res.stderr
+    work = clone / "models" / "student" / "self_training"
+    report = json.loads((work / "report.json").read_text())
+    assert [r["round"] for r in report["rounds"]] == [1] and report["folds"] == 2
+    teacher = {s: read_knowledge(str(clone / "data" / "teacher" / "knowledge.h5"), s) for s in ("train", "val")}
+    new = {s: read_knowledge(str(work / "round1" / "knowledge.h5"), s) for s in ("train", "val")}
+    for k in teacher["val"]:
+        np.testing.assert_array_equal(new["val"][k], teacher["val"][k])  # val as the teacher wrote it
+    for k in ("candidates", "valid", "coarse", "pred_class"):
+        np.testing.assert_array_equal(new["train"][k], teacher["train"][k])
+    several = teacher["train"]["valid"].sum(1) >= 2
+    assert not np.array_equal(new["train"]["recon_loss"][several], teacher["train"]["recon_loss"][several])
+    assert (clone / "models" / "student" / "student.pt").exists()
+    # same params and seed in a new process: the same knowledge (on the CPU)
+    first = new["train"]["recon_loss"]
+    (clone / "models" / "student").rename(clone / "models" / "student_first")
+    res = subprocess.run([sys.executable, "-m", "stages.distill"], cwd=clone, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    np.testing.assert_array_equal(read_knowledge(str(work / "round1" / "knowledge.h5"), "train")["recon_loss"], first)
+
+
+def test_cross_fit_benchmark_writes_knowledge_and_its_report(tmp_path, reproduced_everything):
     from ws3dvg.grounding.teacher import read_knowledge
 
     clone = copy_clone(reproduced_everything, tmp_path / "repo")
     out = clone / "xfit"
-    env = {"PYTHONPATH": str(ROOT / "src"), "TQDM_DISABLE": "1", "PATH": "/usr/bin:/bin"}
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cross_fit.py"), "data/teacher/knowledge.h5",
-                          str(out), "--folds", "2"], cwd=clone, capture_output=True, text=True, env=env)
+                          str(out), "--folds", "2"], cwd=clone, capture_output=True, text=True, env=ENV)
     assert res.returncode == 0, res.stdout + res.stderr
-    import json
-
     report = json.loads((out / "cross_fit.json").read_text())
     assert len(report["per_fold"]) == 2 and set(report["train_rows"]) == {"teacher", "held_out_student", "product"}
-    source = {s: read_knowledge(str(clone / "data" / "teacher" / "knowledge.h5"), s) for s in ("train", "val")}
-    new = {s: read_knowledge(str(out / "knowledge.h5"), s) for s in ("train", "val")}
-    for k in source["val"]:
-        np.testing.assert_array_equal(new["val"][k], source["val"][k])  # val as the teacher wrote it
-    for k in ("candidates", "valid", "coarse", "pred_class"):
-        np.testing.assert_array_equal(new["train"][k], source["train"][k])
-    several = source["train"]["valid"].sum(1) >= 2
-    assert not np.array_equal(new["train"]["recon_loss"][several], source["train"]["recon_loss"][several])
-    again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cross_fit.py"), "data/teacher/knowledge.h5",
-                            str(clone / "xfit2"), "--folds", "2"], cwd=clone, capture_output=True, text=True, env=env)
-    assert again.returncode == 0, again.stdout + again.stderr
-    np.testing.assert_array_equal(read_knowledge(str(clone / "xfit2" / "knowledge.h5"), "train")["recon_loss"],
-                                  new["train"]["recon_loss"])  # same params and seed, same knowledge (on the CPU)
-    (clone / "data" / "teacher" / "knowledge.h5").unlink()
-    (out / "knowledge.h5").rename(clone / "data" / "teacher" / "knowledge.h5")
-    res = subprocess.run([sys.executable, "-m", "stages.distill"], cwd=clone, capture_output=True, text=True,
-                         env=dict(env, PYTHONPATH=f"{clone}:{ROOT / 'src'}"))
-    assert res.returncode == 0, res.stdout + res.stderr
+    assert 0.0 <= report["train_rows"]["product"]["fine_right"] <= 1.0
+    assert read_knowledge(str(out / "knowledge.h5"), "train")["recon_loss"].shape == \
+        read_knowledge(str(clone / "data" / "teacher" / "knowledge.h5"), "train")["recon_loss"].shape
