@@ -125,6 +125,12 @@ def test_distill_with_a_round_of_self_training_end_to_end(tmp_path, reproduced_e
     several = teacher["train"]["valid"].sum(1) >= 2
     assert not np.array_equal(new["train"]["recon_loss"][several], teacher["train"]["recon_loss"][several])
     assert (clone / "models" / "student" / "student.pt").exists()
+    # rerun as it is: the held-out students and the round's knowledge are resumed, not rewritten
+    dates = {p: p.stat().st_mtime_ns for p in sorted(work.rglob("*")) if p.name in ("knowledge.h5", "last.pt")}
+    assert any(p.name == "last.pt" for p in dates)
+    res = subprocess.run([sys.executable, "-m", "stages.distill"], cwd=clone, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert {p: p.stat().st_mtime_ns for p in dates} == dates
     # same params and seed in a new process: the same knowledge (on the CPU)
     first = new["train"]["recon_loss"]
     (clone / "models" / "student").rename(clone / "models" / "student_first")

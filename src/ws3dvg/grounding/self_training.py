@@ -115,13 +115,28 @@ def held_out_scores(cfg: dict, paths: dict, train: dict, fold: np.ndarray, work_
         fold_dir = work_dir / f"fold{f}"
         fold_dir.mkdir(parents=True, exist_ok=True)
         held_in = str(fold_dir / "knowledge.h5")
-        write_knowledge(held_in, {"train": without_rows(train, fold == f)}, {"topk": train_topk(paths["knowledge"])})
+        write_unless_same(held_in, {"train": without_rows(train, fold == f)}, train_topk(paths["knowledge"]))
         torch.manual_seed(seed)
         model = train_student(cfg, {**paths, "knowledge": held_in}, device, seed, str(fold_dir),
                               str(fold_dir / "curves"), teacher["model"], runtime["loader_workers"], runtime["step"],
                               teacher.get("history"), runtime["checkpoint_every_s"])
         log_q[fold == f] = student_log_posterior(model, dataset, train, cfg, device)[fold == f]
     return log_q
+
+
+def write_unless_same(path: str, knowledge: dict[str, dict], topk: int) -> None:
+    """write_knowledge, unless `path` holds these arrays already: a rewrite would change its date, and a student's
+    checkpoint, which fingerprints its inputs by date, would then not be resumed (a rerun would retrain it)."""
+    if Path(path).exists():
+        try:
+            old = {split: read_knowledge(path, split) for split in knowledge}
+        except (OSError, KeyError):
+            old = None
+        if old is not None and train_topk(path) == topk and all(
+                set(old[split]) >= set(k) and all(np.array_equal(old[split][n], v) for n, v in k.items())
+                for split, k in knowledge.items()):
+            return
+    write_knowledge(path, knowledge, {"topk": topk})
 
 
 def train_topk(knowledge_path: str) -> int:
@@ -154,7 +169,7 @@ def self_train(cfg: dict, paths: dict, work_dir: str | Path, device, seed: int, 
                                 runtime)
         combined = product(train, log_q, words)
         source = str(round_dir / "knowledge.h5")
-        write_knowledge(source, {"train": combined, "val": val}, {"topk": topk})
+        write_unless_same(source, {"train": combined, "val": val}, topk)
         several = train["valid"].astype(bool).sum(1) >= 2
         changed = float((fine_pick(combined) != fine_pick(train))[several].mean()) if several.any() else 0.0
         student_agrees = float((log_q.argmax(1) == fine_pick(train))[several].mean()) if several.any() else 0.0
