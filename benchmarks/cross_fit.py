@@ -28,7 +28,12 @@ from simulated_teacher import accuracy  # noqa: E402
 from ws3dvg.engine import artifacts  # noqa: E402
 from ws3dvg.engine.config import load_params, resolve_device  # noqa: E402
 from ws3dvg.engine.training import load_weights  # noqa: E402
-from ws3dvg.grounding.self_training import held_out_scores, product, scene_folds, train_topk  # noqa: E402
+from ws3dvg.grounding.self_training import (  # noqa: E402
+    held_out_scores,
+    knowledge_topk,
+    product,
+    scene_folds,
+)
 from ws3dvg.grounding.student import full_supervision_targets, student_config  # noqa: E402
 from ws3dvg.grounding.teacher import read_knowledge, write_knowledge  # noqa: E402
 from ws3dvg.text.masking import read_masked  # noqa: E402
@@ -55,7 +60,7 @@ def cross_fit(source: str, out_dir: Path, folds: int, weight: float, params: dic
     words = (lang["mask"] == KEYWORD).sum(-1)
     combined = product(train, log_q, words, weight)
     write_knowledge(str(out_dir / "knowledge.h5"), {"train": combined, "val": read_knowledge(source, "val")},
-                    {"topk": train_topk(source)})
+                    {"topk": knowledge_topk(source)})
     target = full_supervision_targets(paths, "train")
     student_only = product({**train, "recon_loss": np.zeros_like(train["recon_loss"])}, log_q, words, 1.0)
     models = (("teacher", train), ("held_out_student", student_only), ("product", combined))

@@ -23,6 +23,7 @@ import json
 import logging
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -115,7 +116,7 @@ def held_out_scores(cfg: dict, paths: dict, train: dict, fold: np.ndarray, work_
         fold_dir = work_dir / f"fold{f}"
         fold_dir.mkdir(parents=True, exist_ok=True)
         held_in = str(fold_dir / "knowledge.h5")
-        write_unless_same(held_in, {"train": without_rows(train, fold == f)}, train_topk(paths["knowledge"]))
+        write_unless_same(held_in, {"train": without_rows(train, fold == f)}, knowledge_topk(paths["knowledge"]))
         torch.manual_seed(seed)
         model = train_student(cfg, {**paths, "knowledge": held_in}, device, seed, str(fold_dir),
                               str(fold_dir / "curves"), teacher["model"], runtime["loader_workers"], runtime["step"],
@@ -132,16 +133,15 @@ def write_unless_same(path: str, knowledge: dict[str, dict], topk: int) -> None:
             old = {split: read_knowledge(path, split) for split in knowledge}
         except (OSError, KeyError):
             old = None
-        if old is not None and train_topk(path) == topk and all(
+        if old is not None and knowledge_topk(path) == topk and all(
                 set(old[split]) >= set(k) and all(np.array_equal(old[split][n], v) for n, v in k.items())
                 for split, k in knowledge.items()):
             return
     write_knowledge(path, knowledge, {"topk": topk})
 
 
-def train_topk(knowledge_path: str) -> int:
-    import h5py
-
+def knowledge_topk(knowledge_path: str) -> int:
+    """The teacher's K, which a knowledge file carries as an attribute."""
     with h5py.File(knowledge_path, "r") as h5:
         return int(h5.attrs["topk"])
 
@@ -158,7 +158,7 @@ def self_train(cfg: dict, paths: dict, work_dir: str | Path, device, seed: int, 
     fold = scene_folds(lang["scene_id"], folds, seed)
     words = (lang["mask"] == KEYWORD).sum(-1)
     val = read_knowledge(source, "val")
-    topk = train_topk(source)
+    topk = knowledge_topk(source)
     report = []
     for r in range(rounds):
         train = read_knowledge(source, "train")
