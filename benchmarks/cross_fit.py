@@ -32,12 +32,10 @@ from ws3dvg.grounding.self_training import (  # noqa: E402
     held_out_scores,
     knowledge_topk,
     product,
-    scene_folds,
+    training_rows,
 )
 from ws3dvg.grounding.student import full_supervision_targets, student_config  # noqa: E402
 from ws3dvg.grounding.teacher import read_knowledge, write_knowledge  # noqa: E402
-from ws3dvg.text.masking import read_masked  # noqa: E402
-from ws3dvg.text.vocab import KEYWORD  # noqa: E402
 
 
 def cross_fit(source: str, out_dir: Path, folds: int, weight: float, params: dict) -> dict:
@@ -49,15 +47,10 @@ def cross_fit(source: str, out_dir: Path, folds: int, weight: float, params: dic
     teacher = load_weights(artifacts.TEACHER_WEIGHTS)
     cfg = student_config(params["distill"], "weak", teacher["config"])
     train = read_knowledge(source, "train")
-    lang = read_masked(paths["masked"], "train")
-    if len(lang["scene_id"]) != len(train["valid"]):
-        raise SystemExit(f"{source}: {len(train['valid'])} training rows, {paths['masked']} has "
-                         f"{len(lang['scene_id'])}")
-    fold = scene_folds(lang["scene_id"], folds, base["seed"])
+    fold, words = training_rows(paths, source, len(train["valid"]), folds, base["seed"])
     t0 = time.perf_counter()
     log_q = held_out_scores(cfg, paths, train, fold, out_dir, resolve_device(base["device"]), base["seed"], teacher,
                             params["runtime"])
-    words = (lang["mask"] == KEYWORD).sum(-1)
     combined = product(train, log_q, words, weight)
     write_knowledge(str(out_dir / "knowledge.h5"), {"train": combined, "val": read_knowledge(source, "val")},
                     {"topk": knowledge_topk(source)})

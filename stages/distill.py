@@ -12,7 +12,6 @@ import torch
 from ws3dvg.engine import artifacts, distributed
 from ws3dvg.engine.config import load_params, resolve_device, run_stage, setup_logging
 from ws3dvg.engine.training import load_weights, save_weights
-from ws3dvg.engine.errors import ParamsError
 from ws3dvg.grounding.self_training import self_train
 from ws3dvg.grounding.student import student_config, train_student
 
@@ -36,9 +35,6 @@ def main() -> None:
         run_cfg = student_config(cfg, supervision, teacher["config"])
         knowledge = paths["knowledge"]
         if supervision == "weak" and run_cfg.get("self_training_rounds"):  # off in the paper's recipe and joint head
-            if ctx.enabled:
-                raise ParamsError("params.yaml: distill.self_training_rounds runs on one process; set it to 0 under "
-                                  "torchrun")
             knowledge = self_train(run_cfg, paths, Path(out_dir) / "self_training", device, seed, teacher, runtime)
         torch.manual_seed(seed)
         model = train_student(run_cfg, {**paths, "knowledge": knowledge}, device, seed, out_dir, live,

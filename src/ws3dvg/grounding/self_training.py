@@ -33,7 +33,9 @@ from ..engine.errors import DataError, ParamsError
 from ..engine.training import autocast, make_loader, to_device
 from ..text.masking import read_masked
 from ..text.vocab import KEYWORD
+from ..engine import distributed
 from .data import collate, grounding_set
+from .losses import fine_choice
 from .recipe import Recipe
 from .student import train_student
 from .teacher import read_knowledge, write_knowledge
@@ -45,13 +47,23 @@ def scene_folds(scene_id: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Per row its fold, 0..folds-1: the sorted scenes shuffled with `seed` and dealt out in turn."""
     if folds < 2:
         raise ParamsError(f"params.yaml: distill.self_training_folds must be at least 2, got {folds}")
-    scenes = np.array(sorted(set(scene_id.tolist())))
+    scenes, row_scene = np.unique(scene_id, return_inverse=True)  # sorted scenes, each row's index among them
     if len(scenes) < folds:
         raise ParamsError(f"params.yaml: distill.self_training_folds: {len(scenes)} training scenes cannot make "
                           f"{folds} folds")
     order = np.random.default_rng(seed).permutation(len(scenes))
-    fold_of = {scenes[j]: i % folds for i, j in enumerate(order)}
-    return np.array([fold_of[s] for s in scene_id], np.int64)
+    fold_of_scene = np.empty(len(scenes), np.int64)
+    fold_of_scene[order] = np.arange(len(scenes)) % folds
+    return fold_of_scene[row_scene.reshape(-1)]
+
+
+def training_rows(paths: dict, source: str, n_rows: int, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per training row of the masked table its fold (`scene_folds`) and its hidden keywords; `source`, the
+    knowledge with `n_rows` rows, must be of that table."""
+    lang = read_masked(paths["masked"], "train")
+    if n_rows != len(lang["scene_id"]):
+        raise DataError(source, f"{n_rows} training rows, {paths['masked']} has {len(lang['scene_id'])}")
+    return scene_folds(lang["scene_id"], folds, seed), (lang["mask"] == KEYWORD).sum(-1)
 
 
 def without_rows(knowledge: dict, drop: np.ndarray) -> dict:
@@ -82,10 +94,9 @@ def product(knowledge: dict, log_q: np.ndarray, words: np.ndarray, weight: float
 
 
 def fine_pick(knowledge: dict) -> np.ndarray:
-    """Per row the slot of the lowest score among the valid candidates (-1 with none valid)."""
-    valid = knowledge["valid"].astype(bool)
-    score = np.where(valid, knowledge["recon_loss"], np.inf)
-    return np.where(valid.any(1), score.argmin(1), -1)
+    """Per row the fine stage's choice (losses.fine_choice) over the knowledge's scores."""
+    return fine_choice(torch.from_numpy(knowledge["recon_loss"]),
+                       torch.from_numpy(knowledge["valid"].astype(bool))).numpy()
 
 
 @torch.no_grad()
@@ -151,19 +162,16 @@ def self_train(cfg: dict, paths: dict, work_dir: str | Path, device, seed: int, 
     """`cfg["self_training_rounds"]` rounds over the knowledge at paths["knowledge"] -> the path of the last
     round's knowledge (work_dir/round{r}/knowledge.h5, val copied from the teacher's), with work_dir/report.json:
     per round how many training rows changed their pick. Reads no target."""
+    if distributed.context().enabled:
+        raise ParamsError("params.yaml: distill.self_training_rounds runs on one process; set it to 0 under torchrun")
     rounds, folds = int(cfg.get("self_training_rounds", 0)), int(cfg.get("self_training_folds", 2))
     work_dir = Path(work_dir)
     source = paths["knowledge"]
-    lang = read_masked(paths["masked"], "train")
-    fold = scene_folds(lang["scene_id"], folds, seed)
-    words = (lang["mask"] == KEYWORD).sum(-1)
-    val = read_knowledge(source, "val")
+    train, val = read_knowledge(source, "train"), read_knowledge(source, "val")
+    fold, words = training_rows(paths, source, len(train["valid"]), folds, seed)
     topk = knowledge_topk(source)
     report = []
     for r in range(rounds):
-        train = read_knowledge(source, "train")
-        if len(train["valid"]) != len(words):
-            raise DataError(source, f"{len(train['valid'])} training rows, {paths['masked']} has {len(words)}")
         round_dir = work_dir / f"round{r + 1}"
         log_q = held_out_scores(cfg, {**paths, "knowledge": source}, train, fold, round_dir, device, seed, teacher,
                                 runtime)
@@ -178,6 +186,7 @@ def self_train(cfg: dict, paths: dict, work_dir: str | Path, device, seed: int, 
         log.info("self-training round %d/%d: %d folds; on %d rows with a choice the held-out students agree with the "
                  "knowledge on %.3f, the product changes %.3f of the picks", r + 1, rounds, folds, several.sum(),
                  student_agrees, changed)
+        train = combined  # what the next round starts from (the arrays just written)
     with atomic_file(work_dir / "report.json") as tmp:
         Path(tmp).write_text(json.dumps({"rounds": report, "folds": folds, "seed": seed}, indent=1))
     return source
