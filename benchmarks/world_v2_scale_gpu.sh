@@ -29,6 +29,7 @@ set -euo pipefail
 out=$1
 shift
 mkdir -p "$out"
+out=$(cd "$out" && pwd)  # absolute: the readouts run from inside each variant's folder
 # UPSTREAM_CACHE=DIR: the upstream, and the variants trained beside it, as an earlier run packed them
 # (benchmarks/run_cache.py pack): the same proposals without rebuilding them, and its teachers for teacher_from=
 if [ -n "${UPSTREAM_CACHE:-}" ] && [ ! -f .upstream_done ]; then
@@ -70,14 +71,18 @@ for variant in "$@"; do
     python benchmarks/probe_models.py "${ckpts[@]}" --objects data/synthetic/meta/synth_objects.csv \
       --json "$out/$name-probe-models.json" > "$out/$name-probe-models.log" 2>&1 || true
   fi
+  # the two readouts run from the variant's folder: its params name the boxes it was evaluated on, which over an
+  # unpacked cache (UPSTREAM_CACHE) are boxes.h5, not the tree's data/preprocessed/scannet.h5
   # a variant that reuses another's teacher (teacher_from=) has that teacher's readout already
   case $variant in
     *teacher_from=*) ;;
-    *) python benchmarks/keyword_readout.py "$m/teacher/teacher.pt" --json "$out/$name-readout.json" > /dev/null 2>&1 || true ;;
+    *) (cd "variants/$name" && python ../../benchmarks/keyword_readout.py models/teacher/teacher.pt \
+          --json "$out/$name-readout.json") > "$out/$name-readout.log" 2>&1 || true ;;
   esac
   # whether the teacher's confident fine picks are the right ones more often (benchmarks/teacher_confidence.py)
-  python benchmarks/teacher_confidence.py "variants/$name/data/teacher/knowledge.h5" \
-    --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-confidence.json" > /dev/null 2>&1 || true
+  (cd "variants/$name" && python ../../benchmarks/teacher_confidence.py data/teacher/knowledge.h5 \
+    --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-confidence.json") \
+    > "$out/$name-confidence.log" 2>&1 || true
   # ORACLE_FOR=NAME: the same teacher trained on the true targets (benchmarks/oracle_decoder.py), read out alike
   if [ "${ORACLE_FOR:-}" = "$name" ]; then
     python benchmarks/oracle_decoder.py "$out/$name-oracle.pt" --teacher "$m/teacher/teacher.pt" \
