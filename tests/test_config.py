@@ -9,6 +9,7 @@ from conftest import REPO
 from ws3dvg.engine.atomic import atomic_dir, atomic_file
 from ws3dvg.engine.config import load_params, resolve_device, validate_params
 from ws3dvg.engine.errors import ParamsError
+from ws3dvg.grounding.recipe import Recipe
 
 
 def test_repo_params_are_valid():
@@ -78,6 +79,11 @@ def test_benchmark_overlays_are_valid_params(chain):
         # the measured student targets: half posterior, half the teacher's pick (RESULTS "The queued check")
         assert params["distill"]["posterior_targets"] is True and params["distill"]["posterior_weight"] == 0.5
         assert params["teacher"]["departures"]["hard_distillation"] is True
+        # bags of one first and a round of self-training (RESULTS "Bags of one first at ScanRefer's size"); the
+        # recipe accepts them together (recon_single_first needs class_candidates)
+        assert params["teacher"]["departures"]["recon_single_first"] is True
+        assert params["teacher"]["single_candidate_epochs"] == 10 and params["distill"]["self_training_rounds"] == 1
+        Recipe.from_params(params["teacher"])
 
 
 def test_benchmark_overlay_with_a_stale_key_is_refused(tmp_path):
