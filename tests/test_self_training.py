@@ -1,6 +1,6 @@
 """Cross-fitted self-training (ws3dvg.grounding.self_training, distill.self_training_rounds): folds by scene,
 held-out rows left out of the loss, the product checked by hand, off in the paper's recipe, and tiny end-to-end runs:
-the distill stage with one round, and benchmarks/cross_fit.py with its report."""
+the distill stage with one round, in one process and under torchrun, and benchmarks/cross_fit.py with its report."""
 
 import json
 import subprocess
@@ -137,6 +137,33 @@ def test_distill_with_a_round_of_self_training_end_to_end(tmp_path, reproduced_e
     res = subprocess.run([sys.executable, "-m", "stages.distill"], cwd=clone, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stdout + res.stderr
     np.testing.assert_array_equal(read_knowledge(str(work / "round1" / "knowledge.h5"), "train")["recon_loss"], first)
+
+
+def test_distill_with_self_training_under_torchrun(tmp_path, reproduced_everything):
+    """Two gloo ranks run the distill stage with a round of self-training: each held-out student trains
+    data-parallel, rank 0 alone writes the round's knowledge and report, and both ranks go on from that file."""
+    from ws3dvg.grounding.teacher import read_knowledge
+
+    clone = copy_clone(reproduced_everything, tmp_path / "repo")
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["distill"].update(self_training_rounds=1, self_training_folds=2, reference_full=False, epochs=1)
+    assert params["distill"]["batch_size"] % 2 == 0  # torchrun splits each global batch over the ranks
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = dict(ENV, PYTHONPATH=f"{clone}:{ROOT / 'src'}", OMP_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--standalone", "-m", "stages.distill"], cwd=clone, capture_output=True, text=True,
+                         env=env, timeout=600)  # a rank waiting on a barrier the other never reaches would hang
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert out.count("self-training round 1/1") == 1  # rank 0 speaks for the run
+    work = clone / "models" / "student" / "self_training"
+    assert [r["round"] for r in json.loads((work / "report.json").read_text())["rounds"]] == [1]
+    teacher = read_knowledge(str(clone / "data" / "teacher" / "knowledge.h5"), "train")
+    new = read_knowledge(str(work / "round1" / "knowledge.h5"), "train")
+    np.testing.assert_array_equal(new["valid"], teacher["valid"])
+    several = teacher["valid"].sum(1) >= 2
+    assert not np.array_equal(new["recon_loss"][several], teacher["recon_loss"][several])
+    assert (clone / "models" / "student" / "student.pt").exists()
 
 
 def test_cross_fit_benchmark_writes_knowledge_and_its_report(tmp_path, reproduced_everything):

@@ -120,19 +120,25 @@ def student_log_posterior(model, dataset, knowledge: dict, cfg: dict, device) ->
 def held_out_scores(cfg: dict, paths: dict, train: dict, fold: np.ndarray, work_dir: Path, device, seed: int,
                     teacher: dict, runtime: dict) -> np.ndarray:
     """One student per fold, trained on the other folds' knowledge (`train`), scores its fold's rows -> (N, K)
-    log posteriors. Each student trains in work_dir/fold{f} (resumed from its checkpoint there)."""
-    dataset = grounding_set(paths, "train", cfg, Recipe.from_dict(cfg["recipe"]))
+    log posteriors. Each student trains in work_dir/fold{f} (resumed from its checkpoint there). Under torchrun
+    every rank trains each student data-parallel; rank 0 alone writes its knowledge and scores the rows (the other
+    ranks return no scores: they read the round's knowledge back from rank 0's file)."""
+    main = distributed.context().is_main
+    dataset = grounding_set(paths, "train", cfg, Recipe.from_dict(cfg["recipe"])) if main else None
     log_q = np.full(train["candidates"].shape, -np.inf, np.float32)
     for f in range(int(fold.max()) + 1):
         fold_dir = work_dir / f"fold{f}"
         fold_dir.mkdir(parents=True, exist_ok=True)
         held_in = str(fold_dir / "knowledge.h5")
-        write_unless_same(held_in, {"train": without_rows(train, fold == f)}, knowledge_topk(paths["knowledge"]))
+        if main:
+            write_unless_same(held_in, {"train": without_rows(train, fold == f)}, knowledge_topk(paths["knowledge"]))
+        distributed.barrier()  # every rank trains from the file rank 0 has written
         torch.manual_seed(seed)
         model = train_student(cfg, {**paths, "knowledge": held_in}, device, seed, str(fold_dir),
                               str(fold_dir / "curves"), teacher["model"], runtime["loader_workers"], runtime["step"],
                               teacher.get("history"), runtime["checkpoint_every_s"])
-        log_q[fold == f] = student_log_posterior(model, dataset, train, cfg, device)[fold == f]
+        if main:
+            log_q[fold == f] = student_log_posterior(model, dataset, train, cfg, device)[fold == f]
     return log_q
 
 
@@ -161,9 +167,9 @@ def self_train(cfg: dict, paths: dict, work_dir: str | Path, device, seed: int, 
                runtime: dict) -> str:
     """`cfg["self_training_rounds"]` rounds over the knowledge at paths["knowledge"] -> the path of the last
     round's knowledge (work_dir/round{r}/knowledge.h5, val copied from the teacher's), with work_dir/report.json:
-    per round how many training rows changed their pick. Reads no target."""
-    if distributed.context().enabled:
-        raise ParamsError("params.yaml: distill.self_training_rounds runs on one process; set it to 0 under torchrun")
+    per round how many training rows changed their pick. Reads no target. Under torchrun rank 0 alone writes,
+    and every rank goes on from what it wrote."""
+    main = distributed.context().is_main
     rounds, folds = int(cfg.get("self_training_rounds", 0)), int(cfg.get("self_training_folds", 2))
     work_dir = Path(work_dir)
     source = paths["knowledge"]
@@ -175,18 +181,22 @@ def self_train(cfg: dict, paths: dict, work_dir: str | Path, device, seed: int, 
         round_dir = work_dir / f"round{r + 1}"
         log_q = held_out_scores(cfg, {**paths, "knowledge": source}, train, fold, round_dir, device, seed, teacher,
                                 runtime)
-        combined = product(train, log_q, words)
         source = str(round_dir / "knowledge.h5")
-        write_unless_same(source, {"train": combined, "val": val}, topk)
-        several = train["valid"].astype(bool).sum(1) >= 2
-        changed = float((fine_pick(combined) != fine_pick(train))[several].mean()) if several.any() else 0.0
-        student_agrees = float((log_q.argmax(1) == fine_pick(train))[several].mean()) if several.any() else 0.0
-        report.append({"round": r + 1, "rows_with_choice": int(several.sum()), "pick_changed": changed,
-                       "held_out_student_agrees": student_agrees})
-        log.info("self-training round %d/%d: %d folds; on %d rows with a choice the held-out students agree with the "
-                 "knowledge on %.3f, the product changes %.3f of the picks", r + 1, rounds, folds, several.sum(),
-                 student_agrees, changed)
-        train = combined  # what the next round starts from (the arrays just written)
-    with atomic_file(work_dir / "report.json") as tmp:
-        Path(tmp).write_text(json.dumps({"rounds": report, "folds": folds, "seed": seed}, indent=1))
+        if main:
+            combined = product(train, log_q, words)
+            write_unless_same(source, {"train": combined, "val": val}, topk)
+            several = train["valid"].astype(bool).sum(1) >= 2
+            changed = float((fine_pick(combined) != fine_pick(train))[several].mean()) if several.any() else 0.0
+            student_agrees = float((log_q.argmax(1) == fine_pick(train))[several].mean()) if several.any() else 0.0
+            report.append({"round": r + 1, "rows_with_choice": int(several.sum()), "pick_changed": changed,
+                           "held_out_student_agrees": student_agrees})
+            log.info("self-training round %d/%d: %d folds; on %d rows with a choice the held-out students agree "
+                     "with the knowledge on %.3f, the product changes %.3f of the picks", r + 1, rounds, folds,
+                     several.sum(), student_agrees, changed)
+        distributed.barrier()
+        # what the next round (and the student after the last) starts from: the arrays just written, as written
+        train = combined if main else read_knowledge(source, "train")
+    if main:
+        with atomic_file(work_dir / "report.json") as tmp:
+            Path(tmp).write_text(json.dumps({"rounds": report, "folds": folds, "seed": seed}, indent=1))
     return source
