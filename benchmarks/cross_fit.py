@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_features import write_json  # noqa: E402
 from simulated_teacher import accuracy  # noqa: E402
 
 from ws3dvg.engine import artifacts  # noqa: E402
+from ws3dvg.engine.atomic import write_json  # noqa: E402
 from ws3dvg.engine.config import load_params, resolve_device  # noqa: E402
 from ws3dvg.engine.training import load_weights  # noqa: E402
 from ws3dvg.grounding.self_training import (  # noqa: E402
@@ -79,7 +79,7 @@ def main() -> None:
         raise SystemExit(f"--weight must be at least 0, got {args.weight}")
     report = cross_fit(args.knowledge, args.out_dir, args.folds, args.weight, load_params())
     print(report)
-    write_json(report, str(args.out_dir / "cross_fit.json"))
+    write_json(args.out_dir / "cross_fit.json", report, indent=1)
 
 
 if __name__ == "__main__":

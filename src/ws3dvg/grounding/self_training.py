@@ -19,7 +19,6 @@ teacher's picks").
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..engine.atomic import atomic_file
+from ..engine.atomic import write_json
 from ..engine.errors import DataError, ParamsError
 from ..engine.training import autocast, make_loader, to_device
 from ..text.masking import read_masked
@@ -185,9 +184,9 @@ def self_train(cfg: dict, paths: dict, work_dir: str | Path, device, seed: int, 
         if main:
             combined = product(train, log_q, words)
             write_unless_same(source, {"train": combined, "val": val}, topk)
-            several = train["valid"].astype(bool).sum(1) >= 2
-            changed = float((fine_pick(combined) != fine_pick(train))[several].mean()) if several.any() else 0.0
-            student_agrees = float((log_q.argmax(1) == fine_pick(train))[several].mean()) if several.any() else 0.0
+            several, before = train["valid"].astype(bool).sum(1) >= 2, fine_pick(train)
+            changed = float((fine_pick(combined) != before)[several].mean()) if several.any() else 0.0
+            student_agrees = float((log_q.argmax(1) == before)[several].mean()) if several.any() else 0.0
             report.append({"round": r + 1, "rows_with_choice": int(several.sum()), "pick_changed": changed,
                            "held_out_student_agrees": student_agrees})
             log.info("self-training round %d/%d: %d folds; on %d rows with a choice the held-out students agree "
@@ -197,6 +196,5 @@ def self_train(cfg: dict, paths: dict, work_dir: str | Path, device, seed: int, 
         # what the next round (and the student after the last) starts from: the arrays just written, as written
         train = combined if main else read_knowledge(source, "train")
     if main:
-        with atomic_file(work_dir / "report.json") as tmp:
-            Path(tmp).write_text(json.dumps({"rounds": report, "folds": folds, "seed": seed}, indent=1))
+        write_json(work_dir / "report.json", {"rounds": report, "folds": folds, "seed": seed}, indent=1)
     return source
