@@ -16,7 +16,9 @@ have run already, in an earlier call. `simulate_share=Q` (beside teacher_from) d
 a share Q of its teacher's wrong training rows set right (benchmarks/simulated_teacher.py): how closely the
 student follows a better teacher. `cross_fit=F` (beside teacher_from) distils from the product of OTHER's teacher
 and F held-out students trained with this variant's distill settings (benchmarks/cross_fit.py: self-training that
-never scores a row with a student that learnt its label). Writes one JSON: per variant its settings, stage wall
+never scores a row with a student that learnt its label). `route_with=THIRD` (beside teacher_from) distils from
+OTHER's candidates scored on their attribute words by OTHER's teacher and on the other hidden words by THIRD's
+(benchmarks/route_knowledge.py), so THIRD must have run already. Writes one JSON: per variant its settings, stage wall
 times, teacher metrics and the eval table.
 """
 
@@ -105,9 +107,9 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
     if (data / "data" / "synthetic").exists():  # a pipeline root: the world's word vectors live there
         links.append(("synthetic", data / "data" / "synthetic"))
     source, other = sets.pop("teacher_from", None), sets.pop("knowledge_with", None)
-    share, folds = sets.pop("simulate_share", None), sets.pop("cross_fit", None)
-    writers = [k for k, v in (("knowledge_with", other), ("simulate_share", share), ("cross_fit", folds))
-               if v is not None]
+    share, folds, router = sets.pop("simulate_share", None), sets.pop("cross_fit", None), sets.pop("route_with", None)
+    writers = [k for k, v in (("knowledge_with", other), ("simulate_share", share), ("cross_fit", folds),
+                              ("route_with", router)) if v is not None]
     if len(writers) > 1:
         raise SystemExit(f"variant {name}: {' and '.join(writers)} each write the knowledge; give one")
     if folds is not None and source is None:
@@ -117,6 +119,11 @@ def prepare(name: str, sets: dict, data: Path, work: Path, overlays: list[str]) 
             raise SystemExit(f"variant {name}: knowledge_with={other} needs teacher_from (whose weights the students "
                              "start from and whose candidates the product keeps)")
         combine_knowledge(work / source, work / other, root / "data" / "teacher")
+    elif router is not None:  # attribute words from the source's teacher, the other words from router's
+        if source is None:
+            raise SystemExit(f"variant {name}: route_with={router} needs teacher_from (whose candidates are kept and "
+                             "which reads the attribute words)")
+        route_knowledge(work / source, work / router, root / "data" / "teacher")
     elif share is not None:  # a better teacher than the source's, simulated (benchmarks/simulated_teacher.py)
         if source is None:
             raise SystemExit(f"variant {name}: simulate_share={share} needs teacher_from (whose knowledge it lifts)")
@@ -150,6 +157,25 @@ def combine_knowledge(source: Path, other: Path, out_dir: Path) -> None:
         raise SystemExit(f"knowledge_with: {', '.join(missing)} not written yet; run that variant in an earlier call")
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "combine_knowledge.py"), *map(str, files),
                     "--out", str(out_dir / "knowledge.h5")], check=True)
+
+
+def route_knowledge(source: Path, other: Path, out_dir: Path) -> None:
+    """out_dir/knowledge.h5: the source's candidates, each scored on the attribute words by the source's teacher and
+    on the other hidden words by `other`'s (benchmarks/route_knowledge.py, run in the source's folder, whose params
+    name the data), with its report as out_dir/route.json."""
+    files = [source / "models" / "teacher" / "teacher.pt", other / "models" / "teacher" / "teacher.pt",
+             source / "data" / "teacher" / "knowledge.h5"]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise SystemExit(f"route_with: {', '.join(missing)} not written yet; run that variant in an earlier call")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+               TQDM_DISABLE="1")
+    script = REPO / "benchmarks" / "route_knowledge.py"
+    subprocess.run([sys.executable, str(script), *(str(f.resolve()) for f in files),
+                    "--out", str((out_dir / "knowledge.h5").resolve()),
+                    "--json", str((out_dir / "route.json").resolve())],
+                   check=True, cwd=source, env=env)
 
 
 def simulate_knowledge(source: Path, share: str, out_dir: Path) -> None:

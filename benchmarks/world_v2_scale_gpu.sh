@@ -19,11 +19,13 @@
 # `teacher_from=A; simulate_share=Q` distils from A's knowledge with a share Q of its teacher's wrong training rows set
 # right (benchmarks/simulated_teacher.py): how closely a student follows a better teacher.
 # `teacher_from=A; cross_fit=F` distils from the product of A's teacher and F held-out students
-# (benchmarks/cross_fit.py).
+# (benchmarks/cross_fit.py). `teacher_from=A; route_with=B` distils from A's candidates scored on the attribute words by
+# A's teacher and on the other hidden words by B's (benchmarks/route_knowledge.py).
 # Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py),
 # OUT/NAME-facts.json, OUT/NAME-examples.json (three descriptions per deciding fact, with each model's pick),
 # OUT/NAME-probe-models.json (its log beside it), OUT/NAME-readout.json, OUT/NAME-confidence.json and, for a
-# simulate_share variant, OUT/NAME-simulated.json (for a cross_fit variant, OUT/NAME-cross-fit.json). Run it from a
+# simulate_share variant, OUT/NAME-simulated.json (for a cross_fit variant, OUT/NAME-cross-fit.json; for one
+# with distill.self_training_rounds, OUT/NAME-self-training.json and OUT/NAME-round-confidence.json). Run it from a
 # copy of the tree: scale_gpu.sh rewrites params.yaml.
 set -euo pipefail
 out=$1
@@ -55,6 +57,19 @@ for variant in "$@"; do
   # a self-trained one (cross_fit): how often the teacher, the held-out students and their product are right
   if [ -f "variants/$name/data/teacher/cross_fit.json" ]; then
     cp "variants/$name/data/teacher/cross_fit.json" "$out/$name-cross-fit.json"
+  fi
+  # a routed one (route_with): how often its picks differ from its source teacher's
+  if [ -f "variants/$name/data/teacher/route.json" ]; then
+    cp "variants/$name/data/teacher/route.json" "$out/$name-route.json"
+  fi
+  # distill.self_training_rounds: the rounds' report, and how often the last round's knowledge picks right
+  st="variants/$name/models/student/self_training"
+  if [ -f "$st/report.json" ]; then
+    cp "$st/report.json" "$out/$name-self-training.json"
+    last=$(ls -d "$st"/round* | sort -V | tail -1)
+    (cd "variants/$name" && python ../../benchmarks/teacher_confidence.py "${last#variants/$name/}/knowledge.h5" \
+      --descriptions data/synthetic/meta/synth_descriptions.csv --json "$out/$name-round-confidence.json") \
+      > "$out/$name-round-confidence.log" 2>&1 || true
   fi
   # per fact, and the student's accuracy where its teacher's fine stage is right and where it is wrong
   python benchmarks/accuracy_by_fact.py "variants/$name/data/eval/predictions.json" --given teacher_fine \

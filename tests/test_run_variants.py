@@ -63,6 +63,8 @@ def test_differences_name_nested_keys():
     ("b: teacher_from=a; knowledge_with=c; cross_fit=2", "knowledge_with and cross_fit each write the knowledge"),
     ("b: teacher_from=a; simulate_share=0.5; cross_fit=2", "simulate_share and cross_fit each write the knowledge"),
     ("b: cross_fit=2", "cross_fit=2 needs teacher_from"),
+    ("b: teacher_from=a; cross_fit=2; route_with=c", "cross_fit and route_with each write the knowledge"),
+    ("b: route_with=c", "route_with=c needs teacher_from"),
 ])
 def test_knowledge_writers_are_one_at_a_time_and_need_a_teacher(tmp_path, spec, says):
     name, sets = run_variants.parse(spec)
@@ -85,3 +87,25 @@ def test_a_cross_fit_variant_writes_its_own_knowledge_not_its_sources(tmp_path, 
     assert not (root / "data" / "teacher").exists() or not (root / "data" / "teacher").is_symlink()
     assert (root / "models" / "teacher").is_symlink()  # the source's weights, as for any teacher_from
     assert "epochs: 3" in (root / "params.yaml").read_text()
+
+
+def test_a_routed_variant_writes_its_own_knowledge_from_both_teachers(tmp_path, monkeypatch):
+    """route_with scores the source's candidates with the source's and the other variant's teachers, into a folder
+    of the variant's own; the students start from the source's weights."""
+    work = tmp_path / "variants"
+    for v in ("sf", "sfs"):
+        (work / v / "models" / "teacher").mkdir(parents=True)
+    calls = []
+    monkeypatch.setattr(run_variants, "route_knowledge", lambda *a: calls.append(a))
+    name, sets = run_variants.parse("rt: teacher_from=sf; route_with=sfs; distill.epochs=3")
+    root = run_variants.prepare(name, sets, tmp_path, work, [])
+    assert calls == [(work / "sf", work / "sfs", root / "data" / "teacher")]
+    assert not (root / "data" / "teacher").is_symlink()
+    assert (root / "models" / "teacher").resolve() == (work / "sf" / "models" / "teacher").resolve()
+
+
+def test_route_with_names_what_is_missing(tmp_path):
+    work = tmp_path / "variants"
+    (work / "sf" / "models" / "teacher").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="sfs/models/teacher/teacher.pt.*not written yet"):
+        run_variants.route_knowledge(work / "sf", work / "sfs", tmp_path / "out")
