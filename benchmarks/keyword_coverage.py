@@ -11,6 +11,11 @@ big") is never hidden, so the decoder reads it from the sentence and never needs
 World 2 (a pipeline root): per attribute fact that decides a description (colour, scale, size, material,
 shape), the share of those descriptions whose words of that kind appear at all, and the share in which one of
 them is a keyword. Real rows (`--real`): per kind of attribute word, the share said after the first sentence.
+
+Both, `hidden_kinds`: of the hidden keywords (world 2: the masked table's; real rows: what the rule tagger hides
+with every sentence's adjectives, `--labels` naming its categories), the share that are attribute words, and how
+many descriptions hide attribute words only, other words (anchor nouns) only, or both: the split
+`route_knowledge.py` scores with two teachers.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from ws3dvg.text.tagger import COLOURS, MATERIALS, SHAPES, SIZES
+from ws3dvg.text.tagger import ATTRIBUTES, COLOURS, MATERIALS, SHAPES, SIZES
 from ws3dvg.text.tokens import tokenize
+from ws3dvg.text.vocab import KEYWORD
 
 LEXICON = {"colour": COLOURS, "scale": SIZES, "size": SIZES, "material": MATERIALS, "shape": SHAPES}
 
@@ -44,6 +50,28 @@ def deciding_word_coverage(masked: dict, vocab: list[str], descriptions: pd.Data
         out.append({"decided_by": fact, "n": len(sel), "word_present": float(of_kind.any(1).mean()),
                     "word_hidden": float((of_kind & mask).any(1).mean())})
     return pd.DataFrame(out)
+
+
+def hidden_kinds(hidden: list[list[str]]) -> dict:
+    """Per description its hidden keywords -> how many descriptions and keywords, the share of keywords that are
+    attribute words (the tagger's colour, size, material and shape lexicons), and the shares of descriptions that
+    hide attribute words only, other words only, both, or nothing."""
+    attr = np.array([sum(w in ATTRIBUTES for w in words) for words in hidden])
+    other = np.array([len(words) for words in hidden]) - attr
+    n = max(len(hidden), 1)
+    return {"descriptions": len(hidden), "keywords": int(attr.sum() + other.sum()),
+            "attribute_share": float(attr.sum() / max(attr.sum() + other.sum(), 1)),
+            "attribute_only": float(((attr > 0) & (other == 0)).sum() / n),
+            "other_only": float(((attr == 0) & (other > 0)).sum() / n),
+            "both": float(((attr > 0) & (other > 0)).sum() / n), "none": float(((attr == 0) & (other == 0)).sum() / n)}
+
+
+def masked_hidden_words(masked: dict, vocab: list[str]) -> list[list[str]]:
+    """Each row's hidden keywords of a masked table (mask_keywords' ids and mask, within the row's length)."""
+    words = np.asarray(vocab, dtype=object)
+    in_text = np.arange(masked["ids"].shape[1])[None] < masked["length"][:, None]
+    hidden = (masked["mask"] == KEYWORD) & in_text
+    return [list(words[ids[m]]) for ids, m in zip(masked["ids"], hidden)]
 
 
 def later_sentence_share(descriptions: list[str]) -> pd.DataFrame:
@@ -70,6 +98,8 @@ def main() -> None:
     ap.add_argument("--descriptions", default="data/synthetic/meta/synth_descriptions.csv")
     ap.add_argument("--split", default="train")
     ap.add_argument("--real", nargs="*", default=[])
+    ap.add_argument("--labels", default="../shared/data/scannet-meta/scannetv2-labels.combined.tsv",
+                    help="the label table whose raw categories the tagger reads (real rows)")
     ap.add_argument("--json")
     args = ap.parse_args()
     result = {}
@@ -78,16 +108,28 @@ def main() -> None:
         from ws3dvg.text.vocab import Vocabulary
 
         vocab = Vocabulary.load(args.vocab)
-        table = deciding_word_coverage(read_masked(args.masked, args.split), vocab.words,
-                                       pd.read_csv(args.descriptions))
+        masked = read_masked(args.masked, args.split)
+        table = deciding_word_coverage(masked, vocab.words, pd.read_csv(args.descriptions))
         print(table.to_string(index=False, float_format="%.3f"))
+        kinds = hidden_kinds(masked_hidden_words(masked, vocab.words))
+        print("hidden keywords:", json.dumps(kinds))
         result["world"] = table.to_dict("records")
+        result["world_hidden_kinds"] = kinds
     if args.real:
-        rows = [r["description"] for f in args.real for r in json.load(open(f))]
+        from ws3dvg.scannet.labels import LabelMap
+        from ws3dvg.text.annotations import _parse_tokens
+        from ws3dvg.text.tagger import RuleTagger
+
+        raw = [r for f in args.real for r in json.load(open(f))]
+        rows = [r["description"] for r in raw]
         table = later_sentence_share(rows)
         print(f"real rows: {len(rows)}")
         print(table.to_string(index=False, float_format="%.3f"))
-        result["real"] = {"rows": len(rows), "kinds": table.to_dict("records")}
+        tagger = RuleTagger(LabelMap.read(args.labels).table["raw_category"], adjectives="all_sentences")
+        tokens = [_parse_tokens(r["token"]) for r in raw]
+        kinds = hidden_kinds([[t[i] for i in tagger.keywords(t)] for t in tokens if t])
+        print("hidden keywords:", json.dumps(kinds))
+        result["real"] = {"rows": len(rows), "kinds": table.to_dict("records"), "hidden_kinds": kinds}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -15,7 +15,9 @@ Here each word is scored by the teacher that reads its kind:
 
 Both teachers run on A's candidates (B's coarse stage plays no part), so no candidate drops out, and with B = A the
 score is A's own (a test checks it against the teacher's knowledge). Attribute words are the rule tagger's
-colour, material, shape and size lexicons (as in keyword_readout.py), word lists that read real descriptions too.
+colour, material, shape and size lexicons (`tagger.ATTRIBUTES`, keyword_readout.py's kinds), word lists that read
+real descriptions too: of the keywords the tagger hides in 1,000 real ScanRefer training rows, 0.36 are attribute
+words, and 0.79 of the rows hide both kinds (world 2: 0.40 and 0.60; keyword_coverage.py).
 The scores are taken with the keywords hidden only, as the teacher's knowledge is with `knowledge_draws: 0`.
 
 The output keeps A's rows, candidates, coarse weights, validity and predicted class, with the routed scores as
@@ -30,25 +32,22 @@ Usage (A's pipeline root, whose params name the data):
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from keyword_readout import word_kind  # noqa: E402
-
-from ws3dvg.engine import artifacts  # noqa: E402
-from ws3dvg.engine.atomic import write_json  # noqa: E402
-from ws3dvg.engine.config import load_params, resolve_device  # noqa: E402
-from ws3dvg.engine.training import autocast, load_weights, make_loader, to_device  # noqa: E402
-from ws3dvg.grounding.data import collate, grounding_set  # noqa: E402
-from ws3dvg.grounding.recipe import Recipe  # noqa: E402
-from ws3dvg.grounding.teacher import build_teacher, read_knowledge, write_knowledge  # noqa: E402
-from ws3dvg.models.grounding import token_nll  # noqa: E402
-from ws3dvg.text.vocab import KEEP, KEYWORD, Vocabulary  # noqa: E402
+from ws3dvg.engine import artifacts
+from ws3dvg.engine.atomic import write_json
+from ws3dvg.engine.config import load_params, resolve_device
+from ws3dvg.engine.training import autocast, load_weights, make_loader, to_device
+from ws3dvg.grounding.data import collate, grounding_set
+from ws3dvg.grounding.recipe import Recipe
+from ws3dvg.grounding.teacher import build_teacher, read_knowledge, write_knowledge
+from ws3dvg.models.grounding import token_nll
+from ws3dvg.text.tagger import ATTRIBUTES
+from ws3dvg.text.vocab import KEEP, KEYWORD, Vocabulary
 
 KEYWORD_WEIGHT = 0.7  # reconstruction_score's split between the hidden keywords and the other words
 
@@ -97,7 +96,7 @@ def route_split(checkpoint_a: str, checkpoint_b: str, knowledge: dict, paths: di
                          f"{len(ds_a.lang['ids'])}: not of the same data")
     model_a.to(device), model_b.to(device)
     vocab = Vocabulary.load(Path(paths["language_dir"]) / "vocab.json")
-    is_attribute = torch.tensor([word_kind(w) != "noun" for w in vocab.words], device=device)
+    is_attribute = torch.tensor([w in ATTRIBUTES for w in vocab.words], device=device)
     cand_all = torch.as_tensor(knowledge["candidates"])
     valid = knowledge["valid"] & np.isfinite(knowledge["recon_loss"])
     score = np.full(knowledge["recon_loss"].shape, np.inf, np.float32)
