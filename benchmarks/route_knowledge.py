@@ -6,8 +6,8 @@ The fine stage scores a candidate by how well its decoder reconstructs the sente
 attribute word ("wooden", "round", "largest") describes the object itself; any other hidden word (mostly anchor
 nouns: "next to the [table]") names something around it. On world 2 at ScanRefer's size a decoder that reads only
 its candidate (`sf`) reads attribute words best and a decoder that also reads the candidate's surroundings
-(`decoder_reads_scene`, `sfs`) reads anchor nouns best (RESULTS "The scene reader after bags of one"); each loses
-what the other reads. A product of their whole scores (combine_knowledge.py) mixes both readings on every word.
+(`decoder_reads_scene`, `sfs`) reads anchor nouns best (RESULTS "The overlay as adopted, the scene reader after
+bags of one, and two teachers each for the words it reads"); each loses what the other reads. A product of their whole scores (combine_knowledge.py) mixes both readings on every word.
 Here each word is scored by the teacher that reads its kind:
 
     score_k = 0.7 * (sum_attr NLL_A(w | k) + sum_other-keywords NLL_B(w | k)) / n_keywords
@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -121,8 +122,6 @@ def route_split(checkpoint_a: str, checkpoint_b: str, knowledge: dict, paths: di
 def route(checkpoint_a: str, checkpoint_b: str, knowledge_a: str, out: str, paths: dict, device) -> dict:
     """Write the routed knowledge of every split of `knowledge_a` to `out` -> per split the rows with 2+ valid
     candidates and the share of them whose pick differs from A's."""
-    import h5py
-
     with h5py.File(knowledge_a, "r") as h5:
         splits, topk = list(h5), int(h5.attrs["topk"])
     routed, report = {}, {}
