@@ -13,6 +13,7 @@ Here each word is scored by the teacher that reads its kind:
     score_k = 0.7 * (sum_attr NLL_A(w | k) + sum_other-keywords NLL_B(w | k)) / n_keywords
             + 0.3 * mean_visible NLL_A(w | k)
 
+`models.grounding.routed_score` is the score, as the one teacher with two decoders (`anchor_decoder`) takes it.
 Both teachers run on A's candidates (B's coarse stage plays no part), so no candidate drops out, and with B = A the
 score is A's own (a test checks it against the teacher's knowledge). Attribute words are the rule tagger's
 colour, material, shape and size lexicons (`tagger.ATTRIBUTES`, keyword_readout.py's kinds), word lists that read
@@ -46,25 +47,9 @@ from ws3dvg.engine.training import autocast, load_weights, make_loader, to_devic
 from ws3dvg.grounding.data import collate, grounding_set
 from ws3dvg.grounding.recipe import Recipe
 from ws3dvg.grounding.teacher import build_teacher, read_knowledge, write_knowledge
-from ws3dvg.models.grounding import token_nll
+from ws3dvg.models.grounding import routed_score, token_nll
 from ws3dvg.text.tagger import ATTRIBUTES
-from ws3dvg.text.vocab import KEEP, KEYWORD, Vocabulary
-
-KEYWORD_WEIGHT = 0.7  # reconstruction_score's split between the hidden keywords and the other words
-
-
-def routed_score(nll_a: torch.Tensor, nll_b: torch.Tensor, tokens: torch.Tensor, attribute: torch.Tensor,
-                 keyword_weight: float = KEYWORD_WEIGHT) -> torch.Tensor:
-    """nll_a, nll_b (N, K, L): each teacher's (label-smoothed) NLL of every word of a sentence under each of its K
-    candidates; tokens (N, L) the mask table's codes (KEEP, KEYWORD, PADDING); attribute (N, L) the positions whose
-    word is an attribute word -> (N, K): A's NLL on hidden attribute words, B's on the other hidden words, A's on
-    the visible words, weighted as reconstruction_score weighs them."""
-    keyword, other = tokens == KEYWORD, tokens == KEEP
-    from_a, from_b = (keyword & attribute)[:, None].float(), (keyword & ~attribute)[:, None].float()
-    hidden = (nll_a * from_a + nll_b * from_b).sum(-1) / (keyword.sum(-1)[:, None].float() + 1e-7)
-    visible = (nll_a * other[:, None].float()).sum(-1) / (other.sum(-1)[:, None].float() + 1e-7)
-    return keyword_weight * hidden + (1 - keyword_weight) * visible
-
+from ws3dvg.text.vocab import Vocabulary
 
 def load_teacher(checkpoint: str, paths: dict, split: str):
     """(model in eval mode, its config, its dataset of `split`) of a saved teacher."""
@@ -115,7 +100,8 @@ def route_split(checkpoint_a: str, checkpoint_b: str, knowledge: dict, paths: di
         sel_d = sel.to(device)
         tokens = batch_a["mask"][sel_d]
         attribute = is_attribute[batch_a["ids"][sel_d].long()]
-        score[idx[sel].numpy()] = routed_score(nll_a[sel_d], nll_b[sel_d], tokens, attribute).cpu().numpy()
+        score[idx[sel].numpy()] = routed_score(nll_a[sel_d], nll_b[sel_d], tokens[:, None],
+                                               attribute[:, None]).cpu().numpy()
     return dict(knowledge, recon_loss=np.where(valid, score, np.inf).astype(np.float32), valid=valid)
 
 

@@ -6,9 +6,9 @@ import torch
 from conftest import REPO, TINY_GROUNDING
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from route_knowledge import route, routed_score  # noqa: E402
+from route_knowledge import route  # noqa: E402
 
-from ws3dvg.models.grounding import reconstruction_score, token_nll  # noqa: E402
+from ws3dvg.models.grounding import reconstruction_score, routed_score, token_nll  # noqa: E402
 from ws3dvg.text.vocab import KEEP, KEYWORD, PADDING  # noqa: E402
 
 
@@ -20,7 +20,7 @@ def test_routed_score_by_hand():
                            [3.0, 9.0, 4.0, 50.0]]])
     nll_b = torch.tensor([[[9.0, 5.0, 9.0, 50.0],
                            [9.0, 1.0, 9.0, 50.0]]])
-    got = routed_score(nll_a, nll_b, tokens, attribute)
+    got = routed_score(nll_a, nll_b, tokens[:, None], attribute[:, None])
     # candidate 0: 0.7 * (1 + 5) / 2 + 0.3 * 2 = 2.7; candidate 1: 0.7 * (3 + 1) / 2 + 0.3 * 4 = 2.6
     torch.testing.assert_close(got, torch.tensor([[2.7, 2.6]]))
 
@@ -37,7 +37,7 @@ def test_routed_score_of_one_teacher_is_its_reconstruction_score():
     rep = lambda t: t[:, None].expand(n, k, length).reshape(n * k, length)  # noqa: E731
     nll = token_nll(logits, rep(ids), 0.1).view(n, k, length)
     want = reconstruction_score(logits, rep(ids), rep(tokens)).view(n, k)
-    torch.testing.assert_close(routed_score(nll, nll, tokens, attribute), want)
+    torch.testing.assert_close(routed_score(nll, nll, tokens[:, None], attribute[:, None]), want)
 
 
 def _teacher(paths, tmp_path, name, seed, **departures):

@@ -70,6 +70,15 @@ class Recipe:
       the decoder first reads an attribute word off the object that has it; then the best half of every sentence
       (the paper: from the first epochs on, every sentence from its best K // 2, chosen by what the decoder reads
       so far). Needs class_candidates: without it every sentence has K candidates.
+    anchor_decoder: two decoders, each for the words it reads. The first reads only its candidate (as without
+      the switch) and scores the hidden attribute words (the tagger's colour, size, material and shape lexicons)
+      and the visible words; a second, which also reads the candidate's surroundings (decoder_reads_scene's
+      reader, its own), scores every other hidden word, mostly anchor nouns. A candidate's fine-stage score is
+      reconstruction_score with each hidden word's NLL taken from its decoder (models.grounding.routed_score), and
+      it drives the training loss, the choice of candidates and the knowledge alike. A decoder that reads the
+      scene reads anchors but loses attribute words, one that does not keeps them; two trained teachers routed
+      this way (benchmarks/route_knowledge.py) picked right on +0.040 of val rows (the paper: one decoder over
+      the candidate's one vector, every word alike). Not with decoder_reads_scene.
     """
 
     box_colour: bool = False
@@ -91,11 +100,16 @@ class Recipe:
     recon_contrast: bool = False
     recon_word_mil: bool = False
     recon_single_first: bool = False
+    anchor_decoder: bool = False
 
     def __post_init__(self):
         if self.summary_only and not (self.box_colour or self.box_summary):
             raise ParamsError("teacher.departures.summary_only drops the detector's feature: it needs box_colour or "
                               "box_summary on to leave a feature")
+        if self.anchor_decoder and self.decoder_reads_scene:
+            raise ParamsError("teacher.departures.anchor_decoder gives the surroundings to a second decoder for the "
+                              "words that are not attribute words: turn decoder_reads_scene off, or the first "
+                              "decoder reads them too")
         if self.recon_single_first and not self.class_candidates:
             raise ParamsError("teacher.departures.recon_single_first learns from the sentences with one valid "
                               "candidate: it needs class_candidates on (without it every sentence has K)")

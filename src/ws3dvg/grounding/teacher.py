@@ -44,6 +44,7 @@ from ..models.grounding import (
     gather_rows,
 )
 from ..text.masking import read_masked
+from ..text.tagger import ATTRIBUTES
 from ..text.vocab import Vocabulary
 from .data import GroundingSet, collate, grounding_set
 from .evaluation import accuracy_report, target_boxes
@@ -69,7 +70,9 @@ def build_teacher(cfg: dict, recipe: Recipe, language_dir: str, feature_dim: int
                    class_candidates=recipe.class_candidates, joint_student=recipe.joint_student,
                    own_feature_match=recipe.own_feature_match, coarse_from_fine=recipe.coarse_from_fine,
                    relation_distance_bias=recipe.relation_distance_bias,
-                   decoder_reads_own=recipe.decoder_reads_own, decoder_reads_scene=recipe.decoder_reads_scene)
+                   decoder_reads_own=recipe.decoder_reads_own, decoder_reads_scene=recipe.decoder_reads_scene,
+                   attribute_words=torch.tensor([w in ATTRIBUTES for w in vocab.words]) if recipe.anchor_decoder
+                   else None)
 
 
 @torch.no_grad()

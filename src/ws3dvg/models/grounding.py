@@ -455,7 +455,8 @@ class Teacher(nn.Module):
     def __init__(self, vocab_size: int, feature_dim: int, cfg: dict, embeddings: torch.Tensor | None = None,
                  multiview_dim: int = 0, class_candidates: bool = False, joint_student: bool = True,
                  own_feature_match: bool = False, coarse_from_fine: bool = False, relation_distance_bias: bool = False,
-                 decoder_reads_own: bool = False, decoder_reads_scene: bool = False):
+                 decoder_reads_own: bool = False, decoder_reads_scene: bool = False,
+                 attribute_words: torch.Tensor | None = None):
         super().__init__()
         h = cfg["hidden"]
         self.cfg = cfg
@@ -484,6 +485,16 @@ class Teacher(nn.Module):
             layers = self.decoder.reconstruct_trans.decoder_layers
             self.scene = SceneReader(self.language.lang_cls[0].out_features, h, layers[0].encoder_attn.heads,
                                      len(layers))
+        # our anchor_decoder (`attribute_words` (V,) bool, the vocabulary's attribute words): a second decoder that
+        # also reads the candidate's surroundings scores every hidden word that is not an attribute word; made
+        # after every other module, so they draw the same initial weights as without it
+        self.anchor_decoder = self.anchor_scene = None
+        if attribute_words is not None:
+            self.anchor_decoder = ReconstructionDecoder(vocab_size, h)
+            layers = self.anchor_decoder.reconstruct_trans.decoder_layers
+            self.anchor_scene = SceneReader(self.language.lang_cls[0].out_features, h, layers[0].encoder_attn.heads,
+                                            len(layers))
+            self.register_buffer("attribute_words", attribute_words.bool(), persistent=False)
 
     def forward(self, batch: dict, random_mask: float = 0.0, draws: dict | None = None) -> dict:
         """One pass: encoders, coarse top-K, the reconstruction score of every candidate (and, trained jointly,
@@ -541,13 +552,24 @@ class Teacher(nn.Module):
             memory = torch.cat([gather_rows(own, cand).reshape(m, 1, -1), memory], 1)
         scene = None
         if self.scene is not None:
-            rows, absent = self.scene.rows(batch["class_scores"], batch["corners"], batch["prop_mask"], cand)
-            scene = (self.scene, rows.reshape(m, rows.shape[-2], -1).to(memory.dtype), absent.reshape(m, -1))
+            scene = self._scene_rows(self.scene, batch, cand, m, memory.dtype)
         logits = self.decoder(rep(words), rep(hidden), rep(~real), memory, scene)
         out["recon_logits"] = logits.view(b, s, k, length, -1)
-        score = reconstruction_score(logits, rep(ids), rep(tokens)).view(b, s, k)
+        if self.anchor_decoder is None:
+            score = reconstruction_score(logits, rep(ids), rep(tokens)).view(b, s, k)
+        else:  # attribute words from the first decoder, every other hidden word from the one that reads around
+            anchor = self.anchor_decoder(rep(words), rep(hidden), rep(~real), memory,
+                                         self._scene_rows(self.anchor_scene, batch, cand, m, memory.dtype))
+            score = routed_score(token_nll(logits, rep(ids)), token_nll(anchor, rep(ids)), rep(tokens),
+                                 self.attribute_words[rep(ids).long()]).view(b, s, k)
         out["recon"] = score.masked_fill(~cand_valid, float("inf"))
         return out
+
+    @staticmethod
+    def _scene_rows(reader: "SceneReader", batch: dict, cand: torch.Tensor, m: int, dtype) -> tuple:
+        """What a decoder's scene read takes: (reader, rows (M, P, H), absent (M, P)) for the M candidate rows."""
+        rows, absent = reader.rows(batch["class_scores"], batch["corners"], batch["prop_mask"], cand)
+        return reader, rows.reshape(m, rows.shape[-2], -1).to(dtype), absent.reshape(m, -1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -642,6 +664,17 @@ def token_nll(logits, target, smoothing: float = 0.1):
     logp = logits.float().log_softmax(-1)
     nll = -logp.gather(-1, target[..., None].long()).squeeze(-1)
     return (1 - smoothing) * nll - smoothing * logp.mean(-1)
+
+
+def routed_score(nll_a, nll_b, tokens, attribute, keyword_weight: float = 0.7):
+    """Two decoders' token NLLs (..., L) of one sentence under one candidate -> its score (...): the mean over the
+    hidden keywords of A's NLL where the word is an attribute word (`attribute` (..., L) True) and B's elsewhere,
+    weighted against the mean of A's NLL over the other real words as reconstruction_score weighs them; with
+    nll_a == nll_b it is reconstruction_score. Our `anchor_decoder` and benchmarks/route_knowledge.py."""
+    keyword, other = tokens == KEYWORD, tokens == KEEP
+    hidden = torch.where(attribute, nll_a, nll_b) * keyword.float()
+    return keyword_weight * hidden.sum(-1) / (keyword.float().sum(-1) + 1e-7) + \
+        (1 - keyword_weight) * (nll_a * other.float()).sum(-1) / (other.float().sum(-1) + 1e-7)
 
 
 def reconstruction_score(logits, target, tokens, smoothing: float = 0.1, keyword_weight: float = 0.7):
