@@ -110,9 +110,25 @@ def pack(root: Path, out: Path, variants: list[str], piece_mib: float) -> dict:
     return manifest
 
 
+def with_defaults(defaults: dict, packed: dict, prefix: str = "") -> tuple[dict, list[str]]:
+    """The packed params with every key they lack taken from `defaults` (this tree's params.yaml, which names every
+    key the code asks for), and the dotted keys so added. A pack made before a param existed then runs as the
+    params of its day did: a new key's default is the behaviour from before it (a departure's is off)."""
+    out, added = dict(packed), []
+    for k, v in defaults.items():
+        if k not in packed:
+            out[k] = v
+            added.append(prefix + k)
+        elif isinstance(v, dict) and isinstance(packed[k], dict):
+            out[k], more = with_defaults(v, packed[k], f"{prefix}{k}.")
+            added += more
+    return out, added
+
+
 def unpack(src: Path, root: Path) -> dict:
-    """Check every piece against the manifest, restore the files under root, point each variant's params at the
-    boxes here, and mark the upstream done."""
+    """Check every piece against the manifest, restore the files under root, give the restored params the keys this
+    code added since the pack (their defaults: `with_defaults`), point each variant's params at the boxes here, and
+    mark the upstream done."""
     try:
         manifest = json.loads((src / MANIFEST).read_text())
     except (OSError, ValueError) as e:
@@ -127,15 +143,24 @@ def unpack(src: Path, root: Path) -> dict:
             raise SystemExit(f"run_cache unpack: {path}: its sha256 differs from {src / MANIFEST}'s "
                              "(damaged or from another pack)")
         blob += data
+    here = root / "params.yaml"
+    defaults = yaml.safe_load(here.read_text()) if here.exists() else {}  # before the pack's replaces it
     with tarfile.open(fileobj=io.BytesIO(lzma.decompress(bytes(blob))), mode="r") as tar:
         tar.extractall(root, filter="data")
     boxes = str((root / "boxes.h5").resolve())
+    added = set()
+    for params in [here] + [root / "variants" / v / "params.yaml" for v in manifest["variants"]]:
+        p, new = with_defaults(defaults, yaml.safe_load(params.read_text()))
+        added.update(new)
+        if params != here:
+            p["data"]["preprocessed"] = boxes  # the packing tree's scannet.h5 is not here
+        elif not new:
+            continue  # the upstream's params as packed
+        params.write_text(yaml.safe_dump(p, sort_keys=False))
+    if added:
+        print(f"params: {', '.join(sorted(added))} not in the pack, given this tree's defaults")
     for v in manifest["variants"]:
         folder = root / "variants" / v
-        params = folder / "params.yaml"
-        p = yaml.safe_load(params.read_text())
-        p["data"]["preprocessed"] = boxes  # the packing tree's scannet.h5 is not here
-        params.write_text(yaml.safe_dump(p, sort_keys=False))
         for link in ("language", "proposals", "synthetic"):  # as run_variants.py links a variant's inputs
             target = root / "data" / link
             if target.exists() and not (folder / "data" / link).exists():

@@ -105,3 +105,26 @@ def test_pack_names_what_the_tree_lacks(tmp_path):
     make_tree(tmp_path)
     with pytest.raises(SystemExit, match="missing variants/seed1/params.yaml"):
         run_cache.pack(tmp_path, tmp_path / "out", ["own", "seed1"], piece_mib=1.0)
+
+
+def test_unpack_gives_an_older_packs_params_the_keys_added_since(tmp_path, capsys):
+    """A pack made before a param existed: its params (the upstream's and each variant's) gain the key with this
+    tree's default, and keep every value they had; the schema would refuse them otherwise."""
+    out = tmp_path / "pack"
+    (tmp_path / "old").mkdir()
+    make_tree(tmp_path / "old")
+    run_cache.pack(tmp_path / "old", out, ["own"], piece_mib=1.0)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "params.yaml").write_text(yaml.safe_dump({
+        "data": {"preprocessed": "x.h5", "scans": "data/synthetic/scans"},
+        "teacher": {"epochs": 20, "departures": {"anchor_decoder": False}}}))
+    run_cache.unpack(out, fresh)
+    root = yaml.safe_load((fresh / "params.yaml").read_text())
+    assert root["data"] == {"preprocessed": "data/preprocessed/scannet.h5", "scans": "data/synthetic/scans"}
+    assert root["teacher"] == {"epochs": 20, "departures": {"anchor_decoder": False}}
+    own = yaml.safe_load((fresh / "variants" / "own" / "params.yaml").read_text())
+    assert own["teacher"] == {"epochs": 20, "departures": {"anchor_decoder": False}}   # the pack's {} gained both
+    assert own["data"]["preprocessed"] == str((fresh / "boxes.h5").resolve())
+    said = capsys.readouterr().out   # the highest key each params lacked: the root had no teacher section at all
+    assert "data.scans" in said and "teacher.departures" in said and "teacher.epochs" in said
