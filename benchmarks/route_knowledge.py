@@ -46,6 +46,7 @@ from ws3dvg.engine.config import load_params, resolve_device
 from ws3dvg.engine.training import autocast, load_weights, make_loader, to_device
 from ws3dvg.grounding.data import collate, grounding_set
 from ws3dvg.grounding.recipe import Recipe
+from ws3dvg.grounding.self_training import fine_pick
 from ws3dvg.grounding.teacher import build_teacher, read_knowledge, write_knowledge
 from ws3dvg.models.grounding import routed_score, token_nll
 from ws3dvg.text.tagger import ATTRIBUTES
@@ -115,8 +116,7 @@ def route(checkpoint_a: str, checkpoint_b: str, knowledge_a: str, out: str, path
         a = read_knowledge(knowledge_a, split)
         routed[split] = route_split(checkpoint_a, checkpoint_b, a, paths, split, device)
         several = routed[split]["valid"].sum(1) >= 2
-        pick = lambda r: np.where(routed[split]["valid"], r, np.inf).argmin(1)  # noqa: E731
-        changed = pick(routed[split]["recon_loss"]) != pick(a["recon_loss"])
+        changed = fine_pick(routed[split]) != fine_pick(a)
         report[split] = {"rows_with_choice": int(several.sum()), "pick_changed": float(changed[several].mean())}
     write_knowledge(out, routed, {"topk": topk})
     return report

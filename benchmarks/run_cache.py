@@ -33,6 +33,9 @@ import h5py
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from overlay_params import merge  # noqa: E402
 
 from ws3dvg.engine.atomic import atomic_file, write_json  # noqa: E402
 
@@ -110,19 +113,22 @@ def pack(root: Path, out: Path, variants: list[str], piece_mib: float) -> dict:
     return manifest
 
 
-def with_defaults(defaults: dict, packed: dict, prefix: str = "") -> tuple[dict, list[str]]:
-    """The packed params with every key they lack taken from `defaults` (this tree's params.yaml, which names every
-    key the code asks for), and the dotted keys so added. A pack made before a param existed then runs as the
-    params of its day did: a new key's default is the behaviour from before it (a departure's is off)."""
-    out, added = dict(packed), []
+def missing_keys(defaults: dict, packed: dict, prefix: str = "") -> list[str]:
+    """The dotted keys of `defaults` that `packed` lacks (the highest missing one of each branch)."""
+    out = []
     for k, v in defaults.items():
         if k not in packed:
-            out[k] = v
-            added.append(prefix + k)
+            out.append(prefix + k)
         elif isinstance(v, dict) and isinstance(packed[k], dict):
-            out[k], more = with_defaults(v, packed[k], f"{prefix}{k}.")
-            added += more
-    return out, added
+            out += missing_keys(v, packed[k], f"{prefix}{k}.")
+    return out
+
+
+def with_defaults(defaults: dict, packed: dict) -> tuple[dict, list[str]]:
+    """The packed params merged over `defaults` (this tree's params.yaml, which names every key the code asks for;
+    overlay_params.merge), and the dotted keys so added. A pack made before a param existed then runs as the params
+    of its day did: a new key's default is the behaviour from before it (a departure's is off)."""
+    return merge(defaults, packed), missing_keys(defaults, packed)
 
 
 def unpack(src: Path, root: Path) -> dict:

@@ -159,6 +159,12 @@ def combine_knowledge(source: Path, other: Path, out_dir: Path) -> None:
                     "--out", str(out_dir / "knowledge.h5")], check=True)
 
 
+def script_env() -> dict:
+    """The environment a benchmark script run by a variant needs: this tree's src/ importable, no progress bars."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+                TQDM_DISABLE="1")
+
+
 def route_knowledge(source: Path, other: Path, out_dir: Path) -> None:
     """out_dir/knowledge.h5: the source's candidates, each scored on the attribute words by the source's teacher and
     on the other hidden words by `other`'s (benchmarks/route_knowledge.py, run in the source's folder, whose params
@@ -169,8 +175,7 @@ def route_knowledge(source: Path, other: Path, out_dir: Path) -> None:
     if missing:
         raise SystemExit(f"route_with: {', '.join(missing)} not written yet; run that variant in an earlier call")
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-               TQDM_DISABLE="1")
+    env = script_env()
     script = REPO / "benchmarks" / "route_knowledge.py"
     subprocess.run([sys.executable, str(script), *(str(f.resolve()) for f in files),
                     "--out", str((out_dir / "knowledge.h5").resolve()),
@@ -198,8 +203,7 @@ def self_train_knowledge(source: Path, folds: str, root: Path) -> None:
         raise SystemExit(f"cross_fit: {know} not written yet; run {source.name} first")
     out_dir = root / "data" / "teacher"  # rewritten on a rerun: its held-out students resume from their checkpoints
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-               TQDM_DISABLE="1")
+    env = script_env()
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "cross_fit.py"), str(know.resolve()),
                     str(out_dir.resolve()), "--folds", folds], check=True, cwd=root, env=env)
 

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..engine import distributed
 from ..engine.atomic import write_json
 from ..engine.errors import DataError, ParamsError
 from ..engine.training import autocast, make_loader, to_device
 from ..text.masking import read_masked
 from ..text.vocab import KEYWORD
-from ..engine import distributed
 from .data import collate, grounding_set
 from .losses import fine_choice
 from .recipe import Recipe
