@@ -22,6 +22,10 @@ the other keywords alone (`nouns`). Over the same sentences as `fine_choice`.
 A kind with `top1_target` high and `margin` near 0 is guessed from the text; with `margin` > 0 it is read off
 the candidate. Kinds come from the rule tagger's lexicons; any other keyword counts as `noun` (anchors).
 
+A teacher with `anchor_decoder` scores the attribute words with its first decoder and every other word with the
+second; the readout reads each word from the decoder that scores it (`decoders: routed`), so `noun` is the second
+decoder's.
+
 Usage (pipeline root): PYTHONPATH=src python benchmarks/keyword_readout.py [models/teacher/teacher.pt] [--json out.json]
 """
 
@@ -85,6 +89,16 @@ def choice_by_words(nll: np.ndarray, keyword: np.ndarray, attribute: np.ndarray,
             "nouns": lowest(nouns)}
 
 
+def word_nll(logits: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits (B, S, K, L, V) of a decoder, ids (B, S, L) the sentences' words -> the NLL of each position's word
+    under each candidate and whether it is the decoder's argmax, both (B, S, K, L) on the CPU."""
+    logp = logits.float().log_softmax(-1)
+    b, s, k, length, _ = logp.shape
+    ids = ids[:, :, None, :].expand(b, s, k, length)
+    nll = -logp.gather(-1, ids[..., None].long()).squeeze(-1)
+    return nll.cpu(), (logp.argmax(-1) == ids).cpu()
+
+
 @torch.no_grad()
 def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int = 20) -> dict[str, dict]:
     """The readout per kind (and per attribute word hidden `min_count` times or more, under "words") of the
@@ -105,11 +119,11 @@ def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int =
     for batch in make_loader(ds, cfg["batch_size"], False, 0, collate, 0, device):
         batch = to_device(batch, device)
         res = model(batch)
-        logp = res["recon_logits"].float().log_softmax(-1)                    # (B, S, K, L, V)
-        b, s, k, length, _ = logp.shape
-        ids = batch["ids"][:, :, None, :].expand(b, s, k, length)
-        nll = (-logp.gather(-1, ids[..., None].long()).squeeze(-1)).cpu()     # (B, S, K, L)
-        top1 = (logp.argmax(-1) == ids).cpu()
+        nll, top1 = word_nll(res["recon_logits"], batch["ids"])               # (B, S, K, L)
+        if "anchor_logits" in res:  # anchor_decoder: the words that are not attribute words are the second's
+            routed = torch.from_numpy(kind_of != "noun")[batch["ids"].long().cpu()][:, :, None, :]
+            nll_b, top1_b = word_nll(res["anchor_logits"], batch["ids"])
+            nll, top1 = torch.where(routed, nll, nll_b), torch.where(routed, top1, top1_b)
         res = {key: res[key].cpu() for key in ("candidates", "candidate_valid", "recon")}
         batch = to_device(batch, torch.device("cpu"))
         sel = batch["sent_mask"]
@@ -139,6 +153,7 @@ def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int =
             out[kind] = readout(arr["nll"][m], arr["top1"][m], arr["target"][m], arr["valid"][m])
     hit = np.concatenate(chosen)
     out["fine_choice"] = {"n": int(len(hit)), "target_lowest": float(hit.mean())}
+    out["decoders"] = "routed" if model.anchor_decoder is not None else "one"
     out["choice_by_words"] = {key: float(np.concatenate(v).mean()) for key, v in by_words.items()}
     words, counts = np.unique(arr["word"][arr["kind"] != "noun"], return_counts=True)
     out["words"] = {vocab.words[w]: readout(*(arr[key][arr["word"] == w] for key in ("nll", "top1", "target", "valid")))
@@ -149,10 +164,11 @@ def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int =
 def report(out: dict, json_path: str | None, **header) -> None:
     """Print collect()'s readout per kind, then the fine stage's choice; write it with `header` and the per-word
     readout as JSON (json_path None: print only)."""
-    words = out.pop("words")
+    words, decoders = out.pop("words"), out.pop("decoders", "one")
+    print("decoders", decoders)
     for kind, row in out.items():
         print(f"{kind:11s}", "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-    write_json({**header, "kinds": out, "words": words}, json_path)
+    write_json({**header, "decoders": decoders, "kinds": out, "words": words}, json_path)
 
 
 def main() -> None:

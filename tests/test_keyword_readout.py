@@ -61,6 +61,7 @@ def test_collect_on_a_tiny_teacher(tiny_grounding, tmp_path):
     out = collect(str(tmp_path / "teacher.pt"), tiny_grounding, torch.device("cpu"), min_count=1)
     words = out.pop("words")
     by_words = out.pop("choice_by_words")
+    assert out.pop("decoders") == "one"
     assert set(by_words) == {"keywords", "attributes_or_keywords", "nouns"}
     assert all(0 <= v <= 1 for v in by_words.values())
     assert words and all(word_kind(w) != "noun" for w in words)   # each attribute word on its own
@@ -70,3 +71,33 @@ def test_collect_on_a_tiny_teacher(tiny_grounding, tmp_path):
     assert out and sum(row["n"] for row in out.values()) > 0
     for row in out.values():
         assert 0 <= row["top1_target"] <= 1 and 0 <= row["target_best"] <= 1 and np.isfinite(row["margin"])
+
+
+def test_an_anchor_decoder_teacher_is_read_word_by_word_from_the_decoder_that_scores_it(tiny_grounding, tmp_path):
+    """anchor_decoder: attribute words from the first decoder, every other keyword (`noun`) from the second. So a
+    change of the second decoder moves the noun readout and leaves every attribute kind as it was."""
+    from ws3dvg.grounding.data import grounding_set
+    from ws3dvg.grounding.recipe import Recipe
+    from ws3dvg.grounding.teacher import build_teacher, save_teacher
+
+    cfg = dict(TINY_GROUNDING, departures=dict(TINY_GROUNDING["departures"], anchor_decoder=True))
+    recipe = Recipe.from_params(cfg)
+    ds = grounding_set(tiny_grounding, "val", cfg, recipe)
+    torch.manual_seed(0)
+    model = build_teacher(cfg, recipe, tiny_grounding["language_dir"], ds.feature_dim, 0)
+    outs = []
+    for step in range(2):
+        if step:
+            with torch.no_grad():
+                for p in model.anchor_decoder.parameters():
+                    p.add_(0.1 * torch.randn_like(p))
+        save_teacher(str(tmp_path / "teacher.pt"), model, cfg, recipe)
+        outs.append(collect(str(tmp_path / "teacher.pt"), tiny_grounding, torch.device("cpu"), min_count=1))
+    before, after = outs
+    assert before["decoders"] == after["decoders"] == "routed"
+    attribute_kinds = [k for k in before if k in ("material", "colour", "shape", "size")]
+    assert attribute_kinds and "noun" in before
+    for kind in attribute_kinds:
+        assert after[kind] == before[kind]
+    assert after["words"] == before["words"]                 # attribute words only
+    assert after["noun"]["margin"] != before["noun"]["margin"]

@@ -562,6 +562,7 @@ class Teacher(nn.Module):
                                          self._scene_rows(self.anchor_scene, batch, cand, m, memory.dtype))
             score = routed_score(token_nll(logits, rep(ids)), token_nll(anchor, rep(ids)), rep(tokens),
                                  self.attribute_words[rep(ids).long()]).view(b, s, k)
+            out["anchor_logits"] = anchor.view(b, s, k, length, -1)
         out["recon"] = score.masked_fill(~cand_valid, float("inf"))
         return out
 
