@@ -121,7 +121,7 @@ def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int =
         res = model(batch)
         nll, top1 = word_nll(res["recon_logits"], batch["ids"])               # (B, S, K, L)
         if "anchor_logits" in res:  # anchor_decoder: the words that are not attribute words are the second's
-            routed = torch.from_numpy(kind_of != "noun")[batch["ids"].long().cpu()][:, :, None, :]
+            routed = model.attribute_words[batch["ids"].long()].cpu()[:, :, None, :]   # the teacher's own routing
             nll_b, top1_b = word_nll(res["anchor_logits"], batch["ids"])
             nll, top1 = torch.where(routed, nll, nll_b), torch.where(routed, top1, top1_b)
         res = {key: res[key].cpu() for key in ("candidates", "candidate_valid", "recon")}
