@@ -22,6 +22,7 @@
 # (benchmarks/cross_fit.py). `teacher_from=A; route_with=B` distils from A's candidates scored on the attribute words by
 # A's teacher and on the other hidden words by B's (benchmarks/route_knowledge.py).
 # Writes OUT/upstream/ (scale_gpu.sh's stages.jsonl, log, params; probe.json), OUT/NAME.json (run_variants.py),
+# OUT/NAME-params.yaml (the variant's params; benchmarks/record_eval.py records a variant as eval-gpu.json from both),
 # OUT/NAME-facts.json, OUT/NAME-examples.json (three descriptions per deciding fact, with each model's pick),
 # OUT/NAME-probe-models.json (its log beside it), OUT/NAME-readout.json, OUT/NAME-confidence.json and, for a
 # simulate_share variant, OUT/NAME-simulated.json (for a cross_fit variant, OUT/NAME-cross-fit.json; for one
@@ -52,6 +53,8 @@ fi
 for variant in "$@"; do
   name=$(echo "${variant%%:*}" | tr -d ' ')
   python benchmarks/run_variants.py --data . --out "$out/$name.json" --parallel 1 --overlay params.yaml "$variant"
+  # the params it ran with, for benchmarks/record_eval.py
+  cp "variants/$name/params.yaml" "$out/$name-params.yaml"
   # a simulated teacher (simulate_share): how many training rows it set right
   if [ -f "variants/$name/data/teacher/simulated.json" ]; then cp "variants/$name/data/teacher/simulated.json" "$out/$name-simulated.json"; fi
   # a self-trained one (cross_fit): how often the teacher, the held-out students and their product are right
