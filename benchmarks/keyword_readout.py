@@ -32,7 +32,6 @@ Usage (pipeline root): PYTHONPATH=src python benchmarks/keyword_readout.py [mode
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -44,11 +43,10 @@ from probe_features import write_json  # noqa: E402
 
 from ws3dvg.engine import artifacts  # noqa: E402
 from ws3dvg.engine.config import load_params, resolve_device  # noqa: E402
-from ws3dvg.engine.training import load_weights, make_loader, to_device  # noqa: E402
-from ws3dvg.grounding.data import collate, grounding_set  # noqa: E402
-from ws3dvg.grounding.recipe import Recipe  # noqa: E402
+from ws3dvg.engine.training import make_loader, to_device  # noqa: E402
+from ws3dvg.grounding.data import collate  # noqa: E402
 from ws3dvg.grounding.student import full_supervision_targets  # noqa: E402
-from ws3dvg.grounding.teacher import build_teacher  # noqa: E402
+from ws3dvg.grounding.teacher import load_teacher  # noqa: E402
 from ws3dvg.text import tagger  # noqa: E402
 from ws3dvg.text.vocab import KEYWORD, Vocabulary  # noqa: E402
 
@@ -103,13 +101,8 @@ def word_nll(logits: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, tor
 def collect(checkpoint: str, paths: dict, device: torch.device, min_count: int = 20) -> dict[str, dict]:
     """The readout per kind (and per attribute word hidden `min_count` times or more, under "words") of the
     teacher at `checkpoint` over the val split of `paths` (grounding_paths)."""
-    ck = load_weights(checkpoint)
-    cfg = ck["config"]
-    recipe = Recipe.from_dict(cfg["recipe"])
-    ds = grounding_set(paths, "val", cfg, recipe)
-    model = build_teacher(cfg, recipe, paths["language_dir"], ds.feature_dim, 0)  # every weight is then loaded
-    model.load_state_dict(ck["model"])
-    model.to(device).eval()
+    model, cfg, ds = load_teacher(checkpoint, paths, "val")
+    model.to(device)
     vocab = Vocabulary.load(Path(paths["language_dir"]) / "vocab.json")
     kind_of = np.array([word_kind(w) for w in vocab.words])
     target = full_supervision_targets(paths, "val")  # each sentence's proposal of highest IoU with its target box

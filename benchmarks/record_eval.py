@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import sys
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_features import write_json  # noqa: E402
+from ws3dvg.engine.atomic import write_json
 
 FULL_BAR, FINE_OVER_COARSE, WEAK_OVER_FULL = 0.75, 0.10, 0.75
 
@@ -86,7 +84,7 @@ def main() -> None:
                  setting=args.setting, date=args.date)
     for target, (value, verdict) in out["meta"]["issue_20_targets"].items():
         print(f"{target:45s} {value}  {verdict}")
-    write_json(out, args.json)
+    write_json(args.json, out, indent=1)
 
 
 if __name__ == "__main__":

@@ -43,24 +43,12 @@ from tqdm import tqdm
 from ws3dvg.engine import artifacts
 from ws3dvg.engine.atomic import write_json
 from ws3dvg.engine.config import load_params, resolve_device
-from ws3dvg.engine.training import autocast, load_weights, make_loader, to_device
-from ws3dvg.grounding.data import collate, grounding_set
-from ws3dvg.grounding.recipe import Recipe
+from ws3dvg.engine.training import autocast, make_loader, to_device
+from ws3dvg.grounding.data import collate
 from ws3dvg.grounding.self_training import fine_pick
-from ws3dvg.grounding.teacher import build_teacher, read_knowledge, write_knowledge
+from ws3dvg.grounding.teacher import attribute_word_mask, load_teacher, read_knowledge, write_knowledge
 from ws3dvg.models.grounding import routed_score, token_nll
-from ws3dvg.text.tagger import ATTRIBUTES
 from ws3dvg.text.vocab import Vocabulary
-
-def load_teacher(checkpoint: str, paths: dict, split: str):
-    """(model in eval mode, its config, its dataset of `split`) of a saved teacher."""
-    ck = load_weights(checkpoint)
-    cfg = ck["config"]
-    recipe = Recipe.from_dict(cfg["recipe"])
-    ds = grounding_set(paths, split, cfg, recipe)
-    model = build_teacher(cfg, recipe, paths["language_dir"], ds.feature_dim, 0)  # every weight is then loaded
-    model.load_state_dict(ck["model"])
-    return model.eval(), cfg, ds
 
 
 def sentence_nll(model, batch: dict, candidates: torch.Tensor, amp: bool, device) -> torch.Tensor:
@@ -83,7 +71,7 @@ def route_split(checkpoint_a: str, checkpoint_b: str, knowledge: dict, paths: di
                          f"{len(ds_a.lang['ids'])}: not of the same data")
     model_a.to(device), model_b.to(device)
     vocab = Vocabulary.load(Path(paths["language_dir"]) / "vocab.json")
-    is_attribute = torch.tensor([w in ATTRIBUTES for w in vocab.words], device=device)
+    is_attribute = attribute_word_mask(vocab.words).to(device)
     cand_all = torch.as_tensor(knowledge["candidates"])
     valid = knowledge["valid"] & np.isfinite(knowledge["recon_loss"])
     score = np.full(knowledge["recon_loss"].shape, np.inf, np.float32)

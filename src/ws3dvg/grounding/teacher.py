@@ -30,6 +30,7 @@ from ..engine.training import (
     autocast,
     make_loader,
     make_optimizer,
+    load_weights,
     save_weights,
     seed_everything,
     step_mode,
@@ -64,6 +65,12 @@ def word_embeddings(cfg: dict, vocab: Vocabulary, seed: int) -> torch.Tensor | N
     return torch.from_numpy(mat)
 
 
+def attribute_word_mask(words: list[str]) -> torch.Tensor:
+    """(V,) bool: which vocabulary words are attribute words (the rule tagger's colour, size, material and shape
+    lexicons), the words anchor_decoder's first decoder scores."""
+    return torch.tensor([w in ATTRIBUTES for w in words], dtype=torch.bool)
+
+
 def build_teacher(cfg: dict, recipe: Recipe, language_dir: str, feature_dim: int, seed: int) -> Teacher:
     vocab = Vocabulary.load(Path(language_dir) / "vocab.json")
     return Teacher(len(vocab), feature_dim, cfg, word_embeddings(cfg, vocab, seed), 128 if cfg["use_multiview"] else 0,
@@ -71,8 +78,7 @@ def build_teacher(cfg: dict, recipe: Recipe, language_dir: str, feature_dim: int
                    own_feature_match=recipe.own_feature_match, coarse_from_fine=recipe.coarse_from_fine,
                    relation_distance_bias=recipe.relation_distance_bias,
                    decoder_reads_own=recipe.decoder_reads_own, decoder_reads_scene=recipe.decoder_reads_scene,
-                   attribute_words=torch.tensor([w in ATTRIBUTES for w in vocab.words]) if recipe.anchor_decoder
-                   else None)
+                   attribute_words=attribute_word_mask(vocab.words) if recipe.anchor_decoder else None)
 
 
 @torch.no_grad()
@@ -284,6 +290,18 @@ def write_knowledge(path: str, knowledge: dict[str, dict], cfg: dict) -> None:
 def read_knowledge(path: str, split: str) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as h5:
         return {k: h5[split][k][()] for k in h5[split]}
+
+
+def load_teacher(path: str, paths: dict, split: str) -> tuple[Teacher, dict, GroundingSet]:
+    """A saved teacher (save_teacher) in eval mode on the CPU, its config, and its dataset of `split` over `paths`
+    (grounding_paths): the architecture and recipe come from the checkpoint."""
+    ck = load_weights(path)
+    cfg = ck["config"]
+    recipe = Recipe.from_dict(cfg["recipe"])
+    ds = grounding_set(paths, split, cfg, recipe)
+    model = build_teacher(cfg, recipe, paths["language_dir"], ds.feature_dim, 0)  # every weight is then loaded
+    model.load_state_dict(ck["model"])
+    return model.eval(), cfg, ds
 
 
 def save_teacher(path: str, model: Teacher, cfg: dict, recipe: Recipe, history: list[dict] | None = None) -> None:

@@ -672,10 +672,7 @@ def routed_score(nll_a, nll_b, tokens, attribute, keyword_weight: float = 0.7):
     hidden keywords of A's NLL where the word is an attribute word (`attribute` (..., L) True) and B's elsewhere,
     weighted against the mean of A's NLL over the other real words as reconstruction_score weighs them; with
     nll_a == nll_b it is reconstruction_score. Our `anchor_decoder` and benchmarks/route_knowledge.py."""
-    keyword, other = tokens == KEYWORD, tokens == KEEP
-    hidden = torch.where(attribute, nll_a, nll_b) * keyword.float()
-    return keyword_weight * hidden.sum(-1) / (keyword.float().sum(-1) + 1e-7) + \
-        (1 - keyword_weight) * (nll_a * other.float()).sum(-1) / (other.float().sum(-1) + 1e-7)
+    return _keyword_weighted(torch.where(attribute, nll_a, nll_b), nll_a, tokens, keyword_weight)
 
 
 def reconstruction_score(logits, target, tokens, smoothing: float = 0.1, keyword_weight: float = 0.7):
@@ -683,9 +680,15 @@ def reconstruction_score(logits, target, tokens, smoothing: float = 0.1, keyword
     and over the other real words (0.3). Lower = the candidate explains the sentence better.
     logits (M, L, V), target (M, L), tokens (M, L) in {0 keep, 1 keyword, 2 padding} -> (M,)"""
     tok = token_nll(logits, target, smoothing)
+    return _keyword_weighted(tok, tok, tokens, keyword_weight)
+
+
+def _keyword_weighted(keyword_nll, other_nll, tokens, keyword_weight: float):
+    """keyword_weight x the mean of keyword_nll over the hidden keywords + the rest x the mean of other_nll over the
+    other real words (..., L) -> (...): the weighting of reconstruction_score and routed_score."""
     kw, other = (tokens == KEYWORD).float(), (tokens == KEEP).float()
-    return keyword_weight * (tok * kw).sum(-1) / (kw.sum(-1) + 1e-7) + \
-        (1 - keyword_weight) * (tok * other).sum(-1) / (other.sum(-1) + 1e-7)
+    return keyword_weight * (keyword_nll * kw).sum(-1) / (kw.sum(-1) + 1e-7) + \
+        (1 - keyword_weight) * (other_nll * other).sum(-1) / (other.sum(-1) + 1e-7)
 
 
 class Student(nn.Module):
