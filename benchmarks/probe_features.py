@@ -5,15 +5,17 @@ chair". Needs `gt` or `oracle` proposals (they know which object each proposal i
 
 On world v2 (synth.world: 2, whose `meta/synth_objects.csv` says each object's shape and material) it also
 probes the attributes that only the points show: per kind with shape variants, the shape (accuracy), and the
-material of every object, each from the 27-number summary (class scores, mean colour, size, centre) and from
-the detector's pooled feature, with the majority-class rate as chance.
+material of every object, each from the 27-number summary (class scores, mean colour, size, centre), from its
+box part (colour, size, centre) and its class scores apart, and from the detector's pooled feature, with the
+majority-class rate as chance.
 
 With `--multiview data/multiview/enet_feats.h5` it also probes the same attributes from each object's ENet
 multiview feature averaged over its seen points (the appearance the frames show), beside its points' colour mean
 and spread: does a 2D network trained on semantic labels see the material patterns?
 
 Usage (pipeline root): PYTHONPATH=src python benchmarks/probe_features.py [data/proposals] [--json out.json]
-       [--objects data/synthetic/meta/synth_objects.csv [--multiview data/multiview/enet_feats.h5]]
+       [--objects data/synthetic/meta/synth_objects.csv [--multiview data/multiview/enet_feats.h5]
+        [--attributes-only]]
 """
 
 from __future__ import annotations
@@ -53,12 +55,14 @@ def targets(preprocessed: str, scene: str, instances: np.ndarray) -> dict[str, n
             "size": np.stack([box[int(i)][0] for i in instances])}
 
 
-def load(path: str, preprocessed: str, objects=None) -> dict[str, np.ndarray]:
+def load(path: str, preprocessed: str | None, objects=None) -> dict[str, np.ndarray]:
+    """The proposals' rows of one split; with `preprocessed` None, no truth from the scenes' points (which an
+    unpacked run_cache tree lacks), only what the proposals and the world's object table say."""
     rows: dict[str, list] = {}
     with h5py.File(path, "r") as h5:
         for scene in sorted(h5):
             g = h5[scene]
-            t = targets(preprocessed, scene, g["gt_instance"][()])
+            t = {} if preprocessed is None else targets(preprocessed, scene, g["gt_instance"][()])
             for k in ("features", "multiview", "box_colour", "class_scores", "size", "center"):
                 if k in g:  # the box's size and centre as the proposal gives them, beside the truth's
                     rows.setdefault({"size": "box_size", "center": "box_center"}.get(k, k), []).append(g[k][()])
@@ -74,6 +78,9 @@ def load(path: str, preprocessed: str, objects=None) -> dict[str, np.ndarray]:
 def attribute_probes(tr: dict, te: dict) -> dict:
     """Shape per kind and material, from the summary and from the pooled feature, with chance beside them."""
     feats = {"summary": lambda d: np.c_[d["class_scores"], d["box_colour"], d["box_size"], d["box_center"]],
+             # its two parts apart: the 9 numbers read off the box, and the 18 a trained classifier gives it
+             "summary_box": lambda d: np.c_[d["box_colour"], d["box_size"], d["box_center"]],
+             "summary_class_scores": lambda d: d["class_scores"],
              "features": lambda d: d["features"]}
     material = (np.ones(len(tr["name"]), bool), np.ones(len(te["name"]), bool))
     return classify_attributes(tr, te, material, {k: (get(tr), get(te)) for k, get in feats.items()}, min_val=10)
@@ -163,9 +170,20 @@ def main() -> None:
     ap.add_argument("--preprocessed", default="data/preprocessed/scannet.h5")
     ap.add_argument("--objects", help="world v2's meta/synth_objects.csv (adds the attribute probes)")
     ap.add_argument("--multiview", help="with --objects: data/multiview/enet_feats.h5 (adds the appearance probes)")
+    ap.add_argument("--attributes-only", action="store_true",
+                    help="with --objects: only the attribute probes, which need no scene points (an unpacked "
+                         "benchmarks/run_cache.py tree)")
     ap.add_argument("--json")
     args = ap.parse_args()
     objects = read_objects(args.objects)
+    if args.attributes_only:
+        if objects is None:
+            raise SystemExit("--attributes-only needs --objects (world v2's meta/synth_objects.csv)")
+        tr, te = (load(f"{args.proposals}/{s}.h5", None, objects) for s in ("train", "val"))
+        out = {"proposals": args.proposals, "train_objects": len(tr["name"]), "val_objects": len(te["name"]),
+               "attributes": attribute_probes(tr, te)}
+        print(json.dumps(out, indent=1))
+        return write_json(out, args.json)
     tr, te = (load(f"{args.proposals}/{s}.h5", args.preprocessed, objects) for s in ("train", "val"))
     out = {"proposals": args.proposals, "train_objects": len(tr["class"]), "val_objects": len(te["class"]),
            "features": probe(tr, te, tr["features"], te["features"])}
