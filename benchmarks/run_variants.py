@@ -243,8 +243,8 @@ def main() -> None:
     ap.add_argument("--overlay", action="append", default=None)
     args = ap.parse_args()
     overlays = [str(Path(o).resolve()) for o in (args.overlay or [REPO / "benchmarks" / "params-gpu.yaml"])]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-               TQDM_DISABLE="1", PYTHONUNBUFFERED="1")
+    env = dict(script_env(), PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env["PYTHONPATH"]])  # the stages run as modules of this tree
     todo = [parse(v) for v in args.variants]
     check_teacher_reuse(todo, args.work)
     roots = {name: prepare(name, dict(sets), args.data, args.work, overlays) for name, sets in todo}
